@@ -1,0 +1,130 @@
+/**
+ * Backend selection in one place.
+ *
+ * `initBackend()` picks `webgpu` when a WebGPU adapter exists (a real GPU, or Mesa llvmpipe on a headless
+ * Linux box), else tfjs's `cpu` backend. An explicit choice comes from the `backend` option or the
+ * `MERBA_BACKEND` environment variable (`webgpu`, `cpu`, `wasm` or `auto`).
+ *
+ * @module
+ */
+import * as tf from "@tensorflow/tfjs";
+// Side-effect import: registers the "webgpu" backend factory (a type-only import would be elided).
+import "@tensorflow/tfjs-backend-webgpu";
+
+/** Backends merba knows how to run on. `auto` = webgpu when an adapter exists, else cpu. */
+export type BackendName = "webgpu" | "cpu" | "wasm" | "auto";
+
+/** What {@link initBackend} chose and why. */
+export interface BackendInfo {
+  /** The tfjs backend now active (`webgpu`, `cpu` or `wasm`). */
+  name: "webgpu" | "cpu" | "wasm";
+  /** Adapter description (vendor, architecture, device), or a note on why no adapter was used. */
+  adapter: string;
+  /** True when the WebGPU adapter is a software fallback (Mesa llvmpipe): timings are CPU timings. */
+  isFallbackAdapter: boolean;
+  /** How the choice was made: `option`, `env` (MERBA_BACKEND) or `auto`. */
+  source: "option" | "env" | "auto";
+}
+
+let current: BackendInfo | undefined;
+
+/** Returns the adapter WebGPU would give us, or null where none exists (no GPU, no software driver). */
+export async function webgpuAdapter(): Promise<GPUAdapter | null> {
+  const gpu = (globalThis.navigator as Navigator | undefined)?.gpu;
+  if (!gpu) return null;
+  try {
+    return await gpu.requestAdapter();
+  } catch {
+    return null;
+  }
+}
+
+/** True when a WebGPU adapter exists (used to gate GPU tests and benchmarks). */
+export async function hasWebGPU(): Promise<boolean> {
+  return (await webgpuAdapter()) !== null;
+}
+
+function describeAdapter(a: GPUAdapter): { text: string; fallback: boolean } {
+  const info = a.info as GPUAdapterInfo & { isFallbackAdapter?: boolean };
+  const parts = [info.vendor, info.architecture, info.device, info.description].filter((s) => s);
+  const fallback = Boolean(info.isFallbackAdapter);
+  return { text: parts.join(" / ") || "unknown adapter", fallback };
+}
+
+/**
+ * Selects and initialises the tfjs backend.
+ *
+ * @param options.backend explicit choice; overrides `MERBA_BACKEND`. `webgpu` throws when no adapter exists.
+ * @param options.quiet do not print the one-line report.
+ * @returns what was chosen, with the adapter's description.
+ * @throws {RangeError} on an unknown backend name.
+ * @throws {Error} when `webgpu` is forced and no adapter exists.
+ *
+ * @example
+ * ```ts
+ * import { initBackend } from "./backend.ts";
+ * const info = await initBackend({ backend: "cpu", quiet: true });
+ * if (info.name !== "cpu") throw new Error("expected cpu");
+ * ```
+ */
+export async function initBackend(
+  options: { backend?: BackendName; quiet?: boolean } = {},
+): Promise<BackendInfo> {
+  let requested: BackendName = "auto";
+  let source: BackendInfo["source"] = "auto";
+  const env = Deno.env.get("MERBA_BACKEND");
+  if (options.backend) {
+    requested = options.backend;
+    source = "option";
+  } else if (env) {
+    requested = env as BackendName;
+    source = "env";
+  }
+  if (!["webgpu", "cpu", "wasm", "auto"].includes(requested)) {
+    throw new RangeError(
+      `initBackend: unknown backend "${requested}" (from ${source}); expected one of webgpu, cpu, wasm, auto`,
+    );
+  }
+  let name: BackendInfo["name"];
+  let adapterText = "none (cpu backend)";
+  let fallback = false;
+  if (requested === "webgpu" || requested === "auto") {
+    const adapter = await webgpuAdapter();
+    if (adapter) {
+      const d = describeAdapter(adapter);
+      adapterText = d.text;
+      fallback = d.fallback;
+      name = "webgpu";
+    } else if (requested === "webgpu") {
+      throw new Error(
+        "initBackend: backend 'webgpu' was requested but navigator.gpu.requestAdapter() returned no adapter " +
+          "(no GPU and no Vulkan/EGL software driver; check DENO_WEBGPU_BACKEND)",
+      );
+    } else {
+      name = "cpu";
+      adapterText = "no WebGPU adapter; using the cpu backend";
+    }
+  } else if (requested === "wasm") {
+    await import("@tensorflow/tfjs-backend-wasm");
+    name = "wasm";
+  } else {
+    name = "cpu";
+  }
+  const ok = await tf.setBackend(name);
+  if (!ok) throw new Error(`initBackend: tf.setBackend("${name}") failed`);
+  await tf.ready();
+  current = { name, adapter: adapterText, isFallbackAdapter: fallback, source };
+  if (!options.quiet) {
+    console.log(
+      `merba backend: ${name} (${source})${name === "webgpu" ? ` adapter: ${adapterText}` : ""}${
+        fallback ? " [software fallback: timings are CPU timings]" : ""
+      }`,
+    );
+  }
+  return current;
+}
+
+/** The last result of {@link initBackend}, or undefined before the first call. */
+export function backendInfo(): BackendInfo | undefined {
+  return current;
+}
