@@ -12,5 +12,5 @@ set -e
 summary=$(grep -E '^(ok|FAILED) \| [0-9]+ passed' out/test.log | tail -1)
 passed=$(sed -E 's/^(ok|FAILED) \| ([0-9]+) passed.*/\2/' <<<"$summary")
 failed=$(sed -E 's/.*\| ([0-9]+) failed.*/\1/' <<<"$summary")
-echo "${passed:-0} passed, ${failed:-0} failed"
+echo "${passed:-0} passed, ${failed:-0} failed" | tee out/test-summary.txt
 exit "$status"
