@@ -1,0 +1,318 @@
+/**
+ * Selective-scan kernels for the tfjs `cpu` backend: forward and backward as plain loops over typed arrays.
+ *
+ * Registered under the kernel names of `selective_scan.ts`. One pass per `(b, d)` lane keeps the `n` states
+ * in a small Float64Array (float64 accumulation; results are rounded to float32 once). The backward
+ * recomputes the lane's forward states into a reusable `l·n` scratch (what mamba's CUDA kernel does
+ * per chunk) instead of keeping `b·d·l·n` states alive between forward and backward.
+ *
+ * Backward (merba-model.md §2): with g[t] = G[t]·silu(z[t]) and the adjoint
+ *   λ[l] = g[l]·C[:,l] + G_last,   λ[t] = g[t]·C[:,t] + ā[t+1] ⊙ λ[t+1]
+ * the gradients are ∂ā[t] = λ[t] ⊙ h[t−1], ∂Δ[t] = Σ_n (∂ā·ā·A + λ·B·u), ∂A = Σ_{b,t} ∂ā·ā·Δ,
+ * ∂B[n,t] = Σ_d λ·Δ·u, ∂C[n,t] = Σ_d g·h, ∂u = g·D + Σ_n λ·B·Δ, ∂delta = ∂Δ·σ(delta + bias).
+ *
+ * @module
+ */
+import * as tf from "@tensorflow/tfjs";
+import type { SelectiveScanAttrs } from "./selective_scan.ts";
+
+const FWD = "MerbaSelectiveScan";
+const BWD = "MerbaSelectiveScanGrad";
+
+interface CpuBackendLike {
+  data: { get(id: tf.DataId): { values: unknown } };
+  makeTensorInfo(shape: number[], dtype: tf.DataType, values?: Float32Array): tf.TensorInfo;
+}
+
+function values(backend: CpuBackendLike, t: tf.TensorInfo): Float32Array {
+  return backend.data.get(t.dataId).values as Float32Array;
+}
+
+/** softplus(x) = log(1 + eˣ), returning x itself for x > 20 (PyTorch's threshold; no overflow). */
+export function softplus(x: number): number {
+  return x > 20 ? x : Math.log1p(Math.exp(x));
+}
+
+/** σ(x) = 1 / (1 + e⁻ˣ); exp overflow for very negative x gives 1/∞ = 0, never NaN. */
+export function sigmoid(x: number): number {
+  return 1 / (1 + Math.exp(-x));
+}
+
+/** Raw arrays of one scan call, shared by the forward and backward loops. */
+interface ScanArrays {
+  b: number;
+  d: number;
+  l: number;
+  n: number;
+  u: Float32Array;
+  delta: Float32Array;
+  A: Float32Array;
+  B: Float32Array;
+  C: Float32Array;
+  D: Float32Array | null;
+  z: Float32Array | null;
+  bias: Float32Array | null;
+  softplus: boolean;
+}
+
+function gather(
+  inputs: tf.NamedTensorInfoMap,
+  backend: CpuBackendLike,
+  attrs: SelectiveScanAttrs,
+): ScanArrays {
+  const u = inputs.u!;
+  const [b, d, l] = u.shape;
+  const n = inputs.A!.shape[1];
+  return {
+    b,
+    d,
+    l,
+    n,
+    u: values(backend, u),
+    delta: values(backend, inputs.delta!),
+    A: values(backend, inputs.A!),
+    B: values(backend, inputs.B!),
+    C: values(backend, inputs.C!),
+    D: attrs.hasD ? values(backend, inputs.D!) : null,
+    z: attrs.hasZ ? values(backend, inputs.z!) : null,
+    bias: attrs.hasDeltaBias ? values(backend, inputs.deltaBias!) : null,
+    softplus: attrs.deltaSoftplus,
+  };
+}
+
+/** Copies batch `bi` of a `[b, n, l]` array into `dst` as `[l, n]` (so the inner loop over n is contiguous). */
+function transposeBatch(src: Float32Array, bi: number, n: number, l: number, dst: Float64Array): void {
+  const base = bi * n * l;
+  for (let k = 0; k < n; k++) {
+    const row = base + k * l;
+    for (let t = 0; t < l; t++) dst[t * n + k] = src[row + t];
+  }
+}
+
+/**
+ * Forward scan over all lanes. Writes out `[b, d, l]` and, when given, lastState `[b, d, n]`.
+ * Exported for the benchmark and tests; the op goes through the registered kernel.
+ */
+export function scanForwardCpu(s: ScanArrays, out: Float32Array, last: Float32Array | null): void {
+  const { b, d, l, n, u, delta, A, B, C, D, z, bias } = s;
+  const Bt = new Float64Array(l * n);
+  const Ct = new Float64Array(l * n);
+  const h = new Float64Array(n);
+  const aRow = new Float64Array(n);
+  for (let bi = 0; bi < b; bi++) {
+    transposeBatch(B, bi, n, l, Bt);
+    transposeBatch(C, bi, n, l, Ct);
+    for (let di = 0; di < d; di++) {
+      const lane = (bi * d + di) * l;
+      for (let k = 0; k < n; k++) {
+        aRow[k] = A[di * n + k];
+        h[k] = 0;
+      }
+      const biasD = bias ? bias[di] : 0;
+      const dD = D ? D[di] : 0;
+      for (let t = 0; t < l; t++) {
+        // Δ = softplus(delta + bias)
+        let dt = delta[lane + t] + biasD;
+        if (s.softplus) dt = dt > 20 ? dt : Math.log1p(Math.exp(dt));
+        const ut = u[lane + t];
+        const dtu = dt * ut;
+        const o = t * n;
+        let y = 0;
+        // h = exp(Δ·A) ⊙ h + Δ·B·u;  y = Σ_n C·h
+        for (let k = 0; k < n; k++) {
+          const hk = Math.exp(dt * aRow[k]) * h[k] + dtu * Bt[o + k];
+          h[k] = hk;
+          y += Ct[o + k] * hk;
+        }
+        // out = (y + D·u) · silu(z)
+        let res = y + dD * ut;
+        if (z) {
+          const zt = z[lane + t];
+          res *= zt / (1 + Math.exp(-zt));
+        }
+        out[lane + t] = res;
+      }
+      if (last) {
+        const lb = (bi * d + di) * n;
+        for (let k = 0; k < n; k++) last[lb + k] = h[k];
+      }
+    }
+  }
+}
+
+/** Gradient buffers written by {@link scanBackwardCpu} (float32, shapes of the inputs). */
+export interface ScanGrads {
+  du: Float32Array;
+  ddelta: Float32Array;
+  dA: Float32Array;
+  dB: Float32Array;
+  dC: Float32Array;
+  dD: Float32Array | null;
+  dz: Float32Array | null;
+  dbias: Float32Array | null;
+}
+
+/** Backward scan over all lanes (recomputes the states per lane). `G` `[b, d, l]`, `gLast` `[b, d, n]` or null. */
+export function scanBackwardCpu(
+  s: ScanArrays,
+  G: Float32Array,
+  gLast: Float32Array | null,
+  g: ScanGrads,
+): void {
+  const { b, d, l, n, u, delta, A, B, C, D, z, bias } = s;
+  const Bt = new Float64Array(l * n);
+  const Ct = new Float64Array(l * n);
+  const dBt = new Float64Array(l * n); // Σ_d for the current batch, [l, n]
+  const dCt = new Float64Array(l * n);
+  const dA = new Float64Array(d * n);
+  const dD = new Float64Array(d);
+  const dbias = new Float64Array(d);
+  const hs = new Float64Array(l * n); // h[t] for the current lane, [l, n]
+  const decay = new Float64Array(l * n); // ā[t]
+  const dts = new Float64Array(l); // Δ[t]
+  const lam = new Float64Array(n);
+  const aRow = new Float64Array(n);
+  const dArow = new Float64Array(n);
+  for (let bi = 0; bi < b; bi++) {
+    transposeBatch(B, bi, n, l, Bt);
+    transposeBatch(C, bi, n, l, Ct);
+    dBt.fill(0);
+    dCt.fill(0);
+    for (let di = 0; di < d; di++) {
+      const lane = (bi * d + di) * l;
+      const biasD = bias ? bias[di] : 0;
+      const Dd = D ? D[di] : 0;
+      for (let k = 0; k < n; k++) {
+        aRow[k] = A[di * n + k];
+        dArow[k] = 0;
+      }
+      // Forward again, keeping Δ, ā and h per step.
+      for (let t = 0; t < l; t++) {
+        let dt = delta[lane + t] + biasD;
+        if (s.softplus) dt = dt > 20 ? dt : Math.log1p(Math.exp(dt));
+        dts[t] = dt;
+        const dtu = dt * u[lane + t];
+        const o = t * n;
+        const p = o - n;
+        for (let k = 0; k < n; k++) {
+          const a = Math.exp(dt * aRow[k]);
+          decay[o + k] = a;
+          hs[o + k] = a * (t > 0 ? hs[p + k] : 0) + dtu * Bt[o + k];
+        }
+      }
+      // Reverse scan: λ[t] = g[t]·C[t] + ā[t+1] ⊙ λ[t+1], starting from G_last.
+      if (gLast) {
+        const lb = (bi * d + di) * n;
+        for (let k = 0; k < n; k++) lam[k] = gLast[lb + k];
+      } else lam.fill(0);
+      let dDd = 0;
+      let dbiasd = 0;
+      for (let t = l - 1; t >= 0; t--) {
+        const o = t * n;
+        const ut = u[lane + t];
+        const dt = dts[t];
+        let gt = G[lane + t];
+        if (z) {
+          // o = y + D·u;  ∂z = G·o·σ(z)(1 + z(1 − σ(z)));  g = G·silu(z)
+          let y = 0;
+          for (let k = 0; k < n; k++) y += Ct[o + k] * hs[o + k];
+          const zt = z[lane + t];
+          const sz = 1 / (1 + Math.exp(-zt));
+          g.dz![lane + t] = gt * (y + Dd * ut) * sz * (1 + zt * (1 - sz));
+          gt *= zt * sz;
+        }
+        dDd += gt * ut;
+        let du = gt * Dd;
+        let dDelta = 0;
+        const nextO = o + n;
+        const dtu = dt * ut;
+        for (let k = 0; k < n; k++) {
+          const lk = (t < l - 1 ? decay[nextO + k] * lam[k] : lam[k]) + gt * Ct[o + k];
+          lam[k] = lk;
+          const hk = hs[o + k];
+          dCt[o + k] += gt * hk;
+          const hPrev = t > 0 ? hs[o - n + k] : 0;
+          // ∂ā·ā = λ·h[t−1]·ā
+          const daa = lk * hPrev * decay[o + k];
+          const bk = Bt[o + k];
+          dDelta += daa * aRow[k] + lk * bk * ut;
+          dArow[k] += daa * dt;
+          dBt[o + k] += lk * dtu;
+          du += lk * bk * dt;
+        }
+        g.du[lane + t] = du;
+        if (s.softplus) dDelta *= 1 / (1 + Math.exp(-(delta[lane + t] + biasD)));
+        g.ddelta[lane + t] = dDelta;
+        dbiasd += dDelta;
+      }
+      dD[di] += dDd;
+      dbias[di] += dbiasd;
+      for (let k = 0; k < n; k++) dA[di * n + k] += dArow[k];
+    }
+    const base = bi * n * l;
+    for (let k = 0; k < n; k++) {
+      for (let t = 0; t < l; t++) {
+        g.dB[base + k * l + t] = dBt[t * n + k];
+        g.dC[base + k * l + t] = dCt[t * n + k];
+      }
+    }
+  }
+  g.dA.set(dA);
+  if (g.dD) g.dD.set(dD);
+  if (g.dbias) g.dbias.set(dbias);
+}
+
+tf.registerKernel({
+  kernelName: FWD,
+  backendName: "cpu",
+  kernelFunc: ({ inputs, backend, attrs }) => {
+    const cpu = backend as unknown as CpuBackendLike;
+    const a = attrs as unknown as SelectiveScanAttrs;
+    const s = gather(inputs, cpu, a);
+    const out = new Float32Array(s.b * s.d * s.l);
+    const last = a.returnLastState ? new Float32Array(s.b * s.d * s.n) : null;
+    scanForwardCpu(s, out, last);
+    const res = [cpu.makeTensorInfo([s.b, s.d, s.l], "float32", out)];
+    if (last) res.push(cpu.makeTensorInfo([s.b, s.d, s.n], "float32", last));
+    return res;
+  },
+});
+
+tf.registerKernel({
+  kernelName: BWD,
+  backendName: "cpu",
+  kernelFunc: ({ inputs, backend, attrs }) => {
+    const cpu = backend as unknown as CpuBackendLike;
+    const a = attrs as unknown as SelectiveScanAttrs;
+    const s = gather(inputs, cpu, a);
+    const { b, d, l, n } = s;
+    const dLast = inputs.dLast!;
+    const g: ScanGrads = {
+      du: new Float32Array(b * d * l),
+      ddelta: new Float32Array(b * d * l),
+      dA: new Float32Array(d * n),
+      dB: new Float32Array(b * n * l),
+      dC: new Float32Array(b * n * l),
+      dD: a.hasD ? new Float32Array(d) : null,
+      dz: a.hasZ ? new Float32Array(b * d * l) : null,
+      dbias: a.hasDeltaBias ? new Float32Array(d) : null,
+    };
+    scanBackwardCpu(
+      s,
+      values(cpu, inputs.dOut!),
+      dLast.shape.length === 3 ? values(cpu, dLast) : null,
+      g,
+    );
+    const empty = () => cpu.makeTensorInfo([0], "float32", new Float32Array(0));
+    return [
+      cpu.makeTensorInfo([b, d, l], "float32", g.du),
+      cpu.makeTensorInfo([b, d, l], "float32", g.ddelta),
+      cpu.makeTensorInfo([d, n], "float32", g.dA),
+      cpu.makeTensorInfo([b, n, l], "float32", g.dB),
+      cpu.makeTensorInfo([b, n, l], "float32", g.dC),
+      g.dD ? cpu.makeTensorInfo([d], "float32", g.dD) : empty(),
+      g.dz ? cpu.makeTensorInfo([b, d, l], "float32", g.dz) : empty(),
+      g.dbias ? cpu.makeTensorInfo([d], "float32", g.dbias) : empty(),
+    ];
+  },
+});
