@@ -106,3 +106,33 @@ Deno.test("globalNorm and clipByGlobalNorm", () => {
   assertClose([...c.a.dataSync(), ...c.b.dataSync()], [0.6, 0, 0.8], { atol: 1e-6, rtol: 0 });
   tf.dispose([n, ...Object.values(g), ...Object.values(c)]);
 });
+
+Deno.test("AdamW reproduces a torch.optim.AdamW trace (two groups, per-step lr)", async () => {
+  type T = { shape: number[]; data: number[] };
+  const g: {
+    lrs: number[];
+    weight_decay: number[];
+    w0: T;
+    b0: T;
+    grads_w: T[];
+    grads_b: T[];
+    expected: { w: T; b: T };
+  } = JSON.parse(await Deno.readTextFile(new URL("../fixtures/train/adamw_torch.json", import.meta.url)));
+  const w = tf.variable(tf.tensor(g.w0.data, g.w0.shape));
+  const b = tf.variable(tf.tensor(g.b0.data, g.b0.shape));
+  const opt = new AdamW({ decay: [w], noDecay: [b] }, { weightDecay: g.weight_decay[0] });
+  g.lrs.forEach((lr, s) => {
+    opt.learningRate = lr;
+    const grads = {
+      [w.name]: tf.tensor(g.grads_w[s].data, g.grads_w[s].shape),
+      [b.name]: tf.tensor(g.grads_b[s].data, g.grads_b[s].shape),
+    };
+    opt.step(grads);
+    tf.dispose(Object.values(grads));
+  });
+  // tolerance from the fixture's provenance (float32 both sides; op order differs)
+  assertClose(await w.data(), g.expected.w.data, { atol: 1e-6, rtol: 1e-5, what: "w (decay)" });
+  assertClose(await b.data(), g.expected.b.data, { atol: 1e-6, rtol: 1e-5, what: "b (noDecay)" });
+  opt.dispose();
+  tf.dispose([w, b]);
+});
