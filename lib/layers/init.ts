@@ -1,0 +1,89 @@
+/**
+ * Seeded, backend-independent initial values (a JS PRNG, not tfjs's random ops), so that a model built from
+ * the same seed has bit-identical weights on cpu, wasm and webgpu.
+ *
+ * @module
+ */
+
+/** How a weight is initialised. */
+export type InitSpec =
+  | { kind: "zeros" }
+  | { kind: "ones" }
+  | { kind: "constant"; value: number }
+  | { kind: "uniform"; limit: number }
+  /** Normal(0, std) truncated at ±2·std (timm's `trunc_normal_`, MambaVision's Linear init). */
+  | { kind: "truncNormal"; std: number }
+  /** Rows `log(1..n)` (Mamba/MambaVision `A_log`): shape `[d, n]`. */
+  | { kind: "aLog" }
+  /**
+   * Inverse softplus of `dt = exp(U[log dtMin, log dtMax])` clamped to `≥ floor` (Mamba's dt bias), so that
+   * `softplus(bias) = dt`.
+   */
+  | { kind: "dtBias"; dtMin: number; dtMax: number; floor: number };
+
+/** mulberry32: small, fast, good enough for initialisation. Returns a function giving U[0, 1). */
+export function mulberry32(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+function normal(rand: () => number): number {
+  // Box–Muller; 1 − u avoids log(0).
+  const u = 1 - rand();
+  const v = rand();
+  return Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * v);
+}
+
+/**
+ * Fills a weight of `shape` according to `spec` from the PRNG seeded with `seed`.
+ *
+ * @throws {RangeError} on an `aLog` spec for a shape that is not rank 2.
+ */
+export function initialValues(spec: InitSpec, shape: number[], seed: number): Float32Array {
+  const size = shape.reduce((a, b) => a * b, 1);
+  const out = new Float32Array(size);
+  const rand = mulberry32(seed);
+  switch (spec.kind) {
+    case "zeros":
+      break;
+    case "ones":
+      out.fill(1);
+      break;
+    case "constant":
+      out.fill(spec.value);
+      break;
+    case "uniform":
+      for (let i = 0; i < size; i++) out[i] = (2 * rand() - 1) * spec.limit;
+      break;
+    case "truncNormal":
+      for (let i = 0; i < size; i++) {
+        let z = normal(rand);
+        while (Math.abs(z) > 2) z = normal(rand);
+        out[i] = z * spec.std;
+      }
+      break;
+    case "aLog": {
+      if (shape.length !== 2) throw new RangeError(`aLog init needs a [d, n] shape, got [${shape}]`);
+      const [d, n] = shape;
+      for (let i = 0; i < d; i++) for (let j = 0; j < n; j++) out[i * n + j] = Math.log(j + 1);
+      break;
+    }
+    case "dtBias": {
+      const lo = Math.log(spec.dtMin);
+      const hi = Math.log(spec.dtMax);
+      for (let i = 0; i < size; i++) {
+        const dt = Math.max(Math.exp(lo + rand() * (hi - lo)), spec.floor);
+        // softplus⁻¹(dt) = dt + log(−expm1(−dt))
+        out[i] = dt + Math.log(-Math.expm1(-dt));
+      }
+      break;
+    }
+  }
+  return out;
+}

@@ -1,0 +1,279 @@
+/**
+ * Window partition / reverse in MambaVision's token order, built on one primitive: an injective element
+ * gather with a precomputed index table ({@link IndexMap}).
+ *
+ * Dimension letters: `b` batch, `h`/`w` map height/width, `c` channels, `s` window size (`ws`), `nW` windows
+ * per image (`rows · cols`), `l = s²` tokens per window.
+ *
+ * Why a custom gather: tfjs's `tf.gather` gradient is `unsortedSegmentSum`, which the cpu backend evaluates as
+ * one masked reduction per segment (O(segments · elements)), and its `transpose`/`gather` kernels compute an
+ * index vector per element. Every token reordering in the model (window partition, scan orders, the switch
+ * to the scan's `[b, d, l]` layout) is an injective map from output elements to input elements, so the
+ * gradient is the same kind of gather with the inverse table. Both tables are built once per shape and
+ * cached. On cpu/wasm the gather is a typed-array loop; on other backends it is `tf.gather` on the flattened
+ * tensor (index tables kept as tensors in the cache).
+ *
+ * @module
+ */
+import * as tf from "@tensorflow/tfjs";
+
+/**
+ * An injective element map: `out.flat[i] = idx[i] < 0 ? 0 : x.flat[idx[i]]`, `x` of shape `inShape`, `out`
+ * of shape `outShape`. `inv[j]` is the output element that reads input element `j`, or −1 if none does.
+ */
+export interface IndexMap {
+  /** Cache key (shape and purpose). */
+  key: string;
+  inShape: number[];
+  outShape: number[];
+  idx: Int32Array;
+  inv: Int32Array;
+}
+
+const mapCache = new Map<string, IndexMap>();
+const MAP_CACHE_LIMIT = 256;
+const tensorCache = new Map<string, { fwd: tf.Tensor1D; bwd: tf.Tensor1D }>();
+
+function product(shape: readonly number[]): number {
+  let n = 1;
+  for (const s of shape) n *= s;
+  return n;
+}
+
+/**
+ * Returns the cached map for `key`, or builds it with `build` (which fills `idx` for the given shapes).
+ *
+ * @throws {RangeError} when `build` produces an out-of-range or repeated index (the map must be injective).
+ */
+export function cachedIndexMap(
+  key: string,
+  inShape: number[],
+  outShape: number[],
+  build: (idx: Int32Array) => void,
+): IndexMap {
+  const hit = mapCache.get(key);
+  if (hit) return hit;
+  const nIn = product(inShape);
+  const idx = new Int32Array(product(outShape));
+  build(idx);
+  const inv = new Int32Array(nIn).fill(-1);
+  for (let i = 0; i < idx.length; i++) {
+    const j = idx[i];
+    if (j < 0) continue;
+    if (j >= nIn) {
+      throw new RangeError(`index map ${key}: index ${j} at ${i} outside input of ${nIn} elements`);
+    }
+    if (inv[j] !== -1) {
+      throw new RangeError(`index map ${key}: input element ${j} read twice (not injective)`);
+    }
+    inv[j] = i;
+  }
+  if (mapCache.size >= MAP_CACHE_LIMIT) {
+    const oldest = mapCache.keys().next().value as string;
+    mapCache.delete(oldest);
+    const t = tensorCache.get(oldest);
+    if (t) {
+      t.fwd.dispose();
+      t.bwd.dispose();
+      tensorCache.delete(oldest);
+    }
+  }
+  const map: IndexMap = { key, inShape: [...inShape], outShape: [...outShape], idx, inv };
+  mapCache.set(key, map);
+  return map;
+}
+
+function gatherJs(x: tf.Tensor, idx: Int32Array, shape: number[]): tf.Tensor {
+  const src = x.dataSync() as Float32Array;
+  const out = new Float32Array(idx.length);
+  for (let i = 0; i < idx.length; i++) {
+    const j = idx[i];
+    out[i] = j < 0 ? 0 : src[j];
+  }
+  return tf.tensor(out, shape, "float32");
+}
+
+function gatherTensors(map: IndexMap): { fwd: tf.Tensor1D; bwd: tf.Tensor1D } {
+  let t = tensorCache.get(map.key);
+  if (!t) {
+    const nIn = map.inv.length;
+    const nOut = map.idx.length;
+    // −1 reads the zero appended after the flattened source.
+    const f = Int32Array.from(map.idx, (j) => (j < 0 ? nIn : j));
+    const b = Int32Array.from(map.inv, (j) => (j < 0 ? nOut : j));
+    t = tf.tidy(() => ({ fwd: tf.keep(tf.tensor1d(f, "int32")), bwd: tf.keep(tf.tensor1d(b, "int32")) }));
+    tensorCache.set(map.key, t);
+  }
+  return t;
+}
+
+function gatherTf(x: tf.Tensor, index: tf.Tensor1D, shape: number[]): tf.Tensor {
+  return tf.tidy(() => {
+    const flat = tf.concat([x.reshape([-1]), tf.zeros([1])]);
+    return tf.gather(flat, index).reshape(shape);
+  });
+}
+
+function jsBackend(): boolean {
+  const b = tf.getBackend();
+  return b === "cpu" || b === "wasm";
+}
+
+/**
+ * Applies an {@link IndexMap}: `out.flat[i] = x.flat[idx[i]]` (0 where `idx[i] = −1`). Differentiable; the
+ * gradient applies the inverse table. Does not dispose `x`.
+ *
+ * @param x float32 tensor of shape `map.inShape`.
+ * @returns float32 tensor of shape `map.outShape`.
+ * @throws {TypeError} when `x.shape` differs from `map.inShape`.
+ */
+export function applyIndexMap(x: tf.Tensor, map: IndexMap): tf.Tensor {
+  if (x.shape.length !== map.inShape.length || x.shape.some((s, i) => s !== map.inShape[i])) {
+    throw new TypeError(
+      `applyIndexMap(${map.key}): x has shape [${x.shape}], expected [${map.inShape}]`,
+    );
+  }
+  const op = tf.customGrad(
+    ((xi: tf.Tensor) => {
+      const value = jsBackend()
+        ? gatherJs(xi, map.idx, map.outShape)
+        : gatherTf(xi, gatherTensors(map).fwd, map.outShape);
+      const gradFunc = (dy: tf.Tensor) =>
+        jsBackend() ? gatherJs(dy, map.inv, map.inShape) : gatherTf(dy, gatherTensors(map).bwd, map.inShape);
+      return { value, gradFunc };
+    }) as unknown as Parameters<typeof tf.customGrad>[0],
+  );
+  return op(x);
+}
+
+/** Geometry of a window partition: padded size and window grid. */
+export interface WindowGrid {
+  /** Map height and width before padding. */
+  height: number;
+  width: number;
+  /** Window side `ws`. */
+  windowSize: number;
+  /** Windows per column (`ceil(h / ws)`) and per row (`ceil(w / ws)`). */
+  rows: number;
+  cols: number;
+  /** Zeros added at the bottom and at the right. */
+  padBottom: number;
+  padRight: number;
+}
+
+/**
+ * Window grid of an `h × w` map for window side `ws` (bottom/right zero padding to a multiple of `ws`).
+ *
+ * @throws {RangeError} when a size is not a positive integer.
+ */
+export function windowGrid(height: number, width: number, windowSize: number): WindowGrid {
+  for (const [name, v] of [["height", height], ["width", width], ["windowSize", windowSize]] as const) {
+    if (!Number.isInteger(v) || v < 1) {
+      throw new RangeError(`windowGrid: ${name} must be a positive integer, got ${v}`);
+    }
+  }
+  const rows = Math.ceil(height / windowSize);
+  const cols = Math.ceil(width / windowSize);
+  return {
+    height,
+    width,
+    windowSize,
+    rows,
+    cols,
+    padBottom: rows * windowSize - height,
+    padRight: cols * windowSize - width,
+  };
+}
+
+function partitionMap(b: number, g: WindowGrid, c: number): IndexMap {
+  const { height: h, width: w, windowSize: s, rows, cols } = g;
+  const key = `partition:${b}x${h}x${w}x${c}:ws${s}`;
+  return cachedIndexMap(key, [b, h, w, c], [b * rows * cols, s * s, c], (idx) => {
+    let o = 0;
+    for (let bi = 0; bi < b; bi++) {
+      for (let wr = 0; wr < rows; wr++) {
+        for (let wc = 0; wc < cols; wc++) {
+          for (let ty = 0; ty < s; ty++) {
+            const y = wr * s + ty;
+            for (let tx = 0; tx < s; tx++) {
+              const x = wc * s + tx;
+              const inside = y < h && x < w;
+              const base = ((bi * h + y) * w + x) * c;
+              for (let ci = 0; ci < c; ci++) idx[o++] = inside ? base + ci : -1;
+            }
+          }
+        }
+      }
+    }
+  });
+}
+
+function reverseMap(b: number, g: WindowGrid, c: number): IndexMap {
+  const { height: h, width: w, windowSize: s, rows, cols } = g;
+  const key = `reverse:${b}x${h}x${w}x${c}:ws${s}`;
+  return cachedIndexMap(key, [b * rows * cols, s * s, c], [b, h, w, c], (idx) => {
+    let o = 0;
+    for (let bi = 0; bi < b; bi++) {
+      for (let y = 0; y < h; y++) {
+        const wr = Math.floor(y / s);
+        const ty = y - wr * s;
+        for (let x = 0; x < w; x++) {
+          const wc = Math.floor(x / s);
+          const tx = x - wc * s;
+          const base = (((bi * rows + wr) * cols + wc) * s * s + ty * s + tx) * c;
+          for (let ci = 0; ci < c; ci++) idx[o++] = base + ci;
+        }
+      }
+    }
+  });
+}
+
+/**
+ * Splits a channels-last map into non-overlapping `ws × ws` windows, MambaVision order.
+ *
+ * `x: [b, h, w, c]` → `[b · nW, ws², c]`; the map is zero-padded at the bottom and right to a multiple of
+ * `ws` (padded tokens are not masked, as in MambaVision); windows are ordered (batch, window-row,
+ * window-col) and the tokens inside a window in row-major raster order. Differentiable; does not dispose `x`.
+ *
+ * @throws {TypeError} when `x` is not rank 4.
+ * @throws {RangeError} when `windowSize` is not a positive integer.
+ *
+ * @example
+ * ```ts
+ * import * as tf from "@tensorflow/tfjs";
+ * import { windowPartition, windowReverse } from "./windows.ts";
+ * const x = tf.range(0, 2 * 5 * 5 * 3).reshape([2, 5, 5, 3]);
+ * const { windows, grid } = windowPartition(x, 3); // [2·4, 9, 3], 1 row/col of zero padding
+ * const back = windowReverse(windows, grid);
+ * if (back.shape.join() !== "2,5,5,3") throw new Error("shape");
+ * ```
+ */
+export function windowPartition(
+  x: tf.Tensor,
+  windowSize: number,
+): { windows: tf.Tensor3D; grid: WindowGrid } {
+  if (x.rank !== 4) throw new TypeError(`windowPartition: x must be [b, h, w, c], got shape [${x.shape}]`);
+  const [b, h, w, c] = x.shape;
+  const grid = windowGrid(h, w, windowSize);
+  return { windows: applyIndexMap(x, partitionMap(b, grid, c)) as tf.Tensor3D, grid };
+}
+
+/**
+ * Inverse of {@link windowPartition}: `[b · nW, ws², c]` → `[b, h, w, c]`, cropping the padding.
+ *
+ * @throws {TypeError} when the window tensor does not fit `grid`.
+ */
+export function windowReverse(windows: tf.Tensor, grid: WindowGrid): tf.Tensor4D {
+  const s = grid.windowSize;
+  const nW = grid.rows * grid.cols;
+  if (windows.rank !== 3 || windows.shape[1] !== s * s || windows.shape[0] % nW !== 0) {
+    throw new TypeError(
+      `windowReverse: windows must be [b·${nW}, ${
+        s * s
+      }, c] for a ${grid.height}x${grid.width} map with ws ${s}, ` +
+        `got [${windows.shape}]`,
+    );
+  }
+  const b = windows.shape[0] / nW;
+  return applyIndexMap(windows, reverseMap(b, grid, windows.shape[2] as number)) as tf.Tensor4D;
+}

@@ -1,0 +1,134 @@
+import * as tf from "@tensorflow/tfjs";
+import { deepStrictEqual as assertEquals, throws } from "node:assert/strict";
+import { assertClose, gpu } from "../_util.ts";
+import { type MambaVisionMixer, mambaVisionMixer } from "../../lib/layers/mamba_vision_mixer.ts";
+import { loadTorchStateDict, type TorchStateDict } from "../../lib/models/torch_import.ts";
+
+interface Tol {
+  atol: number;
+  rtol: number;
+}
+interface GoldenTensor {
+  shape: number[];
+  data: number[];
+}
+interface Golden {
+  case: string;
+  config: { d_model: number; d_state: number; d_conv: number; expand: number };
+  weights: TorchStateDict;
+  input: { x: GoldenTensor };
+  expected: { out: GoldenTensor; out_single_bias: GoldenTensor };
+  intermediates: Record<string, GoldenTensor>;
+  provenance: { tolerance: { per_tensor: Record<string, Tol> } };
+}
+
+const CASES = ["block_c32_l49", "block_c48_l25", "defaults_c16_l20"];
+const load = (name: string): Golden =>
+  JSON.parse(Deno.readTextFileSync(new URL(`../fixtures/mixer/${name}.json`, import.meta.url)));
+
+/** `[b, l, c]` row-major → `[b, c, l]` (the fixture's PyTorch layout). */
+function toBcl(a: Float32Array | Int32Array | Uint8Array, b: number, l: number, c: number): Float32Array {
+  const out = new Float32Array(a.length);
+  for (let i = 0; i < b; i++) {
+    for (let t = 0; t < l; t++) {
+      for (let j = 0; j < c; j++) {
+        out[(i * c + j) * l + t] = a[(i * l + t) * c + j];
+      }
+    }
+  }
+  return out;
+}
+
+function build(g: Golden, dtBias: "mambavision" | "mamba"): MambaVisionMixer {
+  const m = mambaVisionMixer({
+    dModel: g.config.d_model,
+    dState: g.config.d_state,
+    dConv: g.config.d_conv,
+    expand: g.config.expand,
+    dtBias,
+  });
+  m.ensureBuilt(g.input.x.shape);
+  loadTorchStateDict(m, g.weights);
+  return m;
+}
+
+async function checkCase(name: string) {
+  const g = load(name);
+  const tol = g.provenance.tolerance.per_tensor;
+  const x = tf.tensor(g.input.x.data, g.input.x.shape);
+  const [b, l] = g.input.x.shape;
+  for (const dtBias of ["mambavision", "mamba"] as const) {
+    const m = build(g, dtBias);
+    const tr = m.forwardTrace(x);
+    const expected = dtBias === "mambavision" ? g.expected.out : g.expected.out_single_bias;
+    assertEquals(tr.out.shape, expected.shape);
+    assertClose(await tr.out.data(), expected.data, {
+      ...(dtBias === "mambavision" ? tol.out : tol.out_single_bias),
+      what: `${name} ${dtBias} out`,
+    });
+    const ti = tol.intermediates;
+    const gr = tr.groups[0];
+    if (dtBias === "mambavision") {
+      const h = m.branch;
+      assertClose(toBcl(await tr.xz.data(), b, l, 2 * h), g.intermediates.xz.data, {
+        ...ti,
+        what: `${name} xz`,
+      });
+      assertClose(toBcl(await tr.zConv.data(), b, l, h), g.intermediates.z_conv.data, {
+        ...ti,
+        what: `${name} z_conv`,
+      });
+      assertClose(await gr.u.data(), g.intermediates.x_conv.data, { ...ti, what: `${name} x_conv` });
+      assertClose(await gr.delta.data(), g.intermediates.dt.data, { ...ti, what: `${name} dt` });
+      assertClose(await gr.B.data(), g.intermediates.B.data, { ...ti, what: `${name} B` });
+      assertClose(await gr.C.data(), g.intermediates.C.data, { ...ti, what: `${name} C` });
+      assertClose(await gr.y.data(), g.intermediates.y_scan.data, { ...ti, what: `${name} y_scan` });
+    } else {
+      assertClose(await gr.y.data(), g.intermediates.y_scan_single_bias.data, {
+        ...ti,
+        what: `${name} y_scan_single_bias`,
+      });
+      // negative check: the single-bias forward is far from MambaVision's output
+      const diff = tf.max(tf.abs(tf.sub(tr.out, tf.tensor(g.expected.out.data, g.expected.out.shape))));
+      const d = (await diff.data())[0];
+      if (d < 0.1) {
+        throw new Error(`${name}: dtBias "mamba" output should differ from MambaVision's (max |diff| ${d})`);
+      }
+    }
+    tf.dispose(tr as unknown as tf.TensorContainer);
+    m.dispose();
+  }
+  x.dispose();
+}
+
+for (const backend of ["cpu", "webgpu"] as const) {
+  Deno.test({
+    name: `mixer matches MambaVision golden (both dt-bias behaviours, intermediates) on ${backend}`,
+    ignore: backend === "webgpu" && !gpu,
+    async fn() {
+      await tf.setBackend(backend);
+      for (const c of CASES) await checkCase(c);
+    },
+  });
+}
+
+Deno.test("mixer rejects bad arguments with named errors", async () => {
+  await tf.setBackend("cpu");
+  throws(
+    () => mambaVisionMixer({ dModel: 0 }),
+    (e: Error) => e instanceof RangeError && e.message.includes("dModel"),
+  );
+  throws(
+    () => mambaVisionMixer({ dModel: 8, dtBias: "x" as never }),
+    (e: Error) => e instanceof RangeError && e.message.includes("dtBias"),
+  );
+  throws(
+    () => mambaVisionMixer({ dModel: 8, scanOrders: "bilateral3" }),
+    (e: Error) => e instanceof RangeError && e.message.includes("grid"),
+  );
+  const m = mambaVisionMixer({ dModel: 8, dState: 4, dConv: 3, expand: 1 });
+  throws(
+    () => m.apply(tf.zeros([2, 5, 7])),
+    (e: Error) => e instanceof TypeError && e.message.includes("[batch, length, 8]"),
+  );
+});
