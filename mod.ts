@@ -9,3 +9,39 @@
 /** Picks webgpu when an adapter exists, else cpu; explicit override by option or MERBA_BACKEND. */
 export { backendInfo, hasWebGPU, initBackend } from "./lib/backend.ts";
 export type { BackendInfo, BackendName } from "./lib/backend.ts";
+
+// --- Visualisation (lib/viz): plotly figures for notebooks ---
+/** Plotly MIME bundles, notebook display with live updates, standalone HTML and PNG/SVG export (Chromium). */
+export {
+  ChromiumNotFoundError,
+  exportFigure,
+  figureHtmlPage,
+  findChromium,
+  inJupyter,
+  LiveFigure,
+  PLOTLY_MIME,
+  plotlyBundle,
+  showFigure,
+  toPlainFigure,
+} from "./lib/viz/plotly.ts";
+export type {
+  ExportFigureOptions,
+  MimeBundle,
+  PlotlyFigure,
+  PlotlyTrace,
+  ShowFigureOptions,
+} from "./lib/viz/plotly.ts";
+/** Rich display of tensors and dataset samples via `Symbol.for("Jupyter.display")`. */
+export { tensorBundle, viewSample, viewTensor } from "./lib/viz/display.ts";
+/** Optical flow as Middlebury colour-wheel images. */
+export { colorWheelImage, flowToRgb } from "./lib/viz/flow_color.ts";
+/** Sample figures: frames, flow (colour wheel / arrows), strain; dataset input channels. */
+export { datasetSampleFigure, flowArrowsTrace, sampleFigure } from "./lib/viz/sample.ts";
+export type { SampleFigureInput, SampleFigureOptions } from "./lib/viz/sample.ts";
+/** Scan-order drawings and the in-window receptive field of a scan set. */
+export { receptiveFieldFigure, scanOrderFigure, scanReach } from "./lib/viz/scan_order.ts";
+/** Confusion-matrix heat map. */
+export { confusionFigure } from "./lib/viz/confusion.ts";
+/** Training curves, static or live (redrawn in place each epoch). */
+export { LiveCurves, trainingCurvesFigure } from "./lib/viz/curves.ts";
+export type { EpochRecord } from "./lib/viz/curves.ts";

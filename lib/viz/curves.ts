@@ -1,0 +1,115 @@
+/**
+ * Training curves: losses on one panel, metrics on another, redrawn in place while a model trains.
+ *
+ * @module
+ */
+import { roundSig, subplotGrid } from "./grid.ts";
+import { LiveFigure, type PlotlyFigure, type PlotlyTrace } from "./plotly.ts";
+
+/** One epoch of history: `epoch` plus any numeric series (`loss`, `valLoss`, `uf1`, `lr`, ...). */
+export type EpochRecord = { epoch: number } & Record<string, number | unknown>;
+
+/** Options of {@link trainingCurvesFigure}. */
+export interface TrainingCurvesOptions {
+  /** Series drawn on the loss panel. @default every numeric key whose name contains "loss" */
+  losses?: string[];
+  /** Series drawn on the metric panel. @default every other numeric key except `epoch`, `lr`, `time*` */
+  metrics?: string[];
+  /** Figure title. @default "Training curves" */
+  title?: string;
+  /** Fix the x axis to `0..epochs` so a live figure does not rescale every epoch. */
+  epochs?: number;
+}
+
+function numericKeys(history: readonly EpochRecord[]): string[] {
+  const keys = new Set<string>();
+  for (const h of history) {
+    for (const [k, v] of Object.entries(h)) if (k !== "epoch" && typeof v === "number") keys.add(k);
+  }
+  return [...keys];
+}
+
+/**
+ * Line plots of a training history: losses (left) and metrics such as UF1/UAR/accuracy (right, 0..1).
+ *
+ * @throws {TypeError} when a record has no numeric `epoch`.
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { trainingCurvesFigure } from "./curves.ts";
+ * const fig = trainingCurvesFigure([{ epoch: 1, loss: 1.1, uf1: 0.3 }, { epoch: 2, loss: 0.9, uf1: 0.4 }]);
+ * assert.deepEqual(fig.data.map((t) => t.name), ["loss", "uf1"]);
+ * ```
+ */
+export function trainingCurvesFigure(
+  history: readonly EpochRecord[],
+  opts: TrainingCurvesOptions = {},
+): PlotlyFigure {
+  history.forEach((h, i) => {
+    if (typeof h?.epoch !== "number") {
+      throw new TypeError(`trainingCurvesFigure: history[${i}].epoch must be a number`);
+    }
+  });
+  const keys = numericKeys(history);
+  const losses = opts.losses ?? keys.filter((k) => /loss/i.test(k));
+  const metrics = opts.metrics ??
+    keys.filter((k) =>
+      !losses.includes(k) && !/^(lr|learningRate|time|seconds|ms)/i.test(k) && !/(ms|seconds)$/i.test(k)
+    );
+  const grid = subplotGrid(2, { cols: 2, titles: ["loss", "metrics"], hGap: 0.1 });
+  const series = (key: string, cell: number): PlotlyTrace => ({
+    type: "scatter",
+    mode: "lines+markers",
+    name: key,
+    x: history.filter((h) => typeof h[key] === "number").map((h) => h.epoch),
+    y: history.filter((h) => typeof h[key] === "number").map((h) => roundSig(h[key] as number, 5)),
+    xaxis: grid.cells[cell].x,
+    yaxis: grid.cells[cell].y,
+    ...(/^val|test/i.test(key) ? { line: { dash: "dash" } } : {}),
+  });
+  const xRange = opts.epochs ? { range: [0, opts.epochs + 0.5] } : {};
+  return {
+    data: [...losses.map((k) => series(k, 0)), ...metrics.map((k) => series(k, 1))],
+    layout: {
+      ...grid.layout,
+      xaxis: { ...(grid.layout.xaxis as object), title: { text: "epoch" }, ...xRange },
+      xaxis2: { ...(grid.layout.xaxis2 as object), title: { text: "epoch" }, ...xRange },
+      yaxis2: { ...(grid.layout.yaxis2 as object), range: [0, 1.02] },
+      title: { text: opts.title ?? "Training curves" },
+      height: 340,
+      margin: { l: 50, r: 20, t: 70, b: 50 },
+      legend: { orientation: "h", y: -0.25 },
+    },
+  };
+}
+
+/**
+ * Live training curves in a notebook: `push` each epoch's record (e.g. from the trainer's `onEpoch`
+ * callback) and the same output is redrawn in place.
+ *
+ * @example
+ * ```ts ignore
+ * const curves = new LiveCurves({ title: "fold sub01", epochs: 5 });
+ * await trainModel(model, ds, train, { epochs: 5 }, { onEpoch: (r) => curves.push(r) });
+ * ```
+ */
+export class LiveCurves {
+  /** Records pushed so far. */
+  readonly history: EpochRecord[] = [];
+  readonly #fig: LiveFigure;
+  readonly #opts: TrainingCurvesOptions;
+  /** @param opts figure options; `displayId` names the output (default random). */
+  constructor(opts: TrainingCurvesOptions & { displayId?: string } = {}) {
+    this.#fig = new LiveFigure(opts.displayId);
+    this.#opts = opts;
+  }
+  /** Appends a record (copied) and redraws the figure. */
+  async push(record: EpochRecord): Promise<void> {
+    this.history.push({ ...record });
+    await this.#fig.show(this.figure());
+  }
+  /** The current figure. */
+  figure(): PlotlyFigure {
+    return trainingCurvesFigure(this.history, this.#opts);
+  }
+}
