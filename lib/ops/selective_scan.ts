@@ -8,11 +8,7 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
-import {
-  type SelectiveScanOptions,
-  selectiveScanRef,
-  type SelectiveScanResult,
-} from "./selective_scan_ref.ts";
+import type { SelectiveScanOptions, SelectiveScanResult } from "./selective_scan_ref.ts";
 import "./selective_scan_cpu.ts";
 import "./selective_scan_webgpu.ts";
 
@@ -206,10 +202,6 @@ export function selectiveScan(
     return e;
   };
   const inputs = { u, delta, A, B, C, D: orEmpty(D), z: orEmpty(z), deltaBias: orEmpty(deltaBias) };
-  if (!tf.getKernel(SELECTIVE_SCAN_KERNEL, backend)) {
-    for (const e of empty) e.dispose();
-    return selectiveScanRef(u, delta, A, B, C, options);
-  }
   const outs = tf.engine().runKernel(
     SELECTIVE_SCAN_KERNEL,
     inputs as unknown as tf.NamedTensorMap,
