@@ -1,0 +1,339 @@
+/**
+ * The leave-one-subject-out runner: one fold per subject (dataset-prefixed keys, `lib/data/loso.ts`), each
+ * fold a fresh model trained on the other subjects, the test predictions pooled over folds and scored once
+ * (UF1, UAR, accuracy, confusion; overall and per source dataset).
+ *
+ * Honest protocol (datasets-and-evaluation.md §8): the default trains every fold for a fixed number of epochs
+ * chosen in advance. `evaluation.mode = "innerVal"` instead picks the epoch count per fold on an inner
+ * validation split of the *training* subjects, then refits on all training subjects. `optimistic: true` also
+ * records the best-epoch-on-test-subject predictions (HTNet's selection rule) as a separately labelled,
+ * optimistic number; it never replaces the honest one.
+ *
+ * Storage and resumption: with `outDir`, every finished fold is written to `folds/fold-NNN.json` (predictions,
+ * curve, timing; optional weights), so an interrupted run started again with the same options skips finished
+ * folds and loses nothing; shards (`shard: "i/n"`) of one run write disjoint folds under the same `run.json`,
+ * and `mergeRuns` pools them.
+ *
+ * @module
+ */
+import * as tf from "@tensorflow/tfjs";
+import { join } from "node:path";
+import type { ClassHierarchy, FlowDataset } from "../data/types.ts";
+import { losoSplits, selectFolds } from "../data/loso.ts";
+import { deriveSeed, mulberry32, shuffleInPlace } from "./random.ts";
+import {
+  ensureRunSpec,
+  type EvaluationSpec,
+  type FoldRecord,
+  type LosoResults,
+  poolFolds,
+  readFold,
+  type RunSpec,
+  specKey,
+  type Versions,
+  writeFold,
+  writeResults,
+} from "./results.ts";
+import {
+  defaultTrainOptions,
+  type EpochLog,
+  predictIndices,
+  type StepLog,
+  type TrainableModel,
+  trainModel,
+  type TrainOptions,
+} from "./trainer.ts";
+import denoJson from "../../deno.json" with { type: "json" };
+
+/** A model the LOSO runner can create per fold, train, and optionally save. */
+export interface LosoModel extends TrainableModel {
+  /** Frees the model's variables. */
+  dispose(): void;
+}
+
+/** Creates a fresh model for a fold. */
+export interface ModelFactory {
+  /** Registry name (for results), or null for a custom configuration. */
+  name: string | null;
+  /** The resolved configuration (for results and the run key), given the dataset's classes and input size. */
+  config(classes: ClassHierarchy, inputSize: [number, number]): Record<string, unknown>;
+  /** A new model with seeded initial weights. */
+  create(classes: ClassHierarchy, inputSize: [number, number], seed: number): LosoModel | Promise<LosoModel>;
+  /** Saves fold weights (used when `saveWeights` is on). */
+  save?(model: LosoModel, dir: string): Promise<void>;
+}
+
+/** Options of {@link runLoso}. */
+export interface LosoOptions {
+  /** How to build each fold's model. */
+  model: ModelFactory;
+  /** Training hyper-parameters (epochs required). */
+  train: TrainOptions;
+  /** Base seed; each fold uses deriveSeed(seed, subject), independent of sharding. @default 0 */
+  seed?: number;
+  /** Evaluation protocol. @default {mode: "fixed", optimistic: false} */
+  evaluation?: Partial<EvaluationSpec>;
+  /** Run only these folds (subject keys or 0-based fold indices). */
+  folds?: (string | number)[];
+  /** Run only shard "i/n" (1-based) of the (selected) folds. */
+  shard?: string;
+  /** Run directory for run.json, fold records, results (enables resume). */
+  outDir?: string;
+  /** Save each fold's final weights under `folds/fold-NNN-weights/` (needs `model.save`). @default false */
+  saveWeights?: boolean;
+  /** Re-run folds whose records exist instead of reusing them. @default false */
+  restart?: boolean;
+}
+
+/** Progress callbacks of {@link runLoso}. */
+export interface LosoCallbacks {
+  /** Before a fold starts training. */
+  onFoldStart?: (
+    info: { fold: number; subject: string; position: number; count: number; resumed: boolean },
+  ) => void | Promise<void>;
+  /** After each fold (also for resumed folds, with `resumed: true`). */
+  onFoldEnd?: (
+    info: { record: FoldRecord; position: number; count: number; resumed: boolean },
+  ) => void | Promise<void>;
+  /** Every optimizer step of every fold. */
+  onStep?: (log: StepLog & { fold: number }) => void | Promise<void>;
+  /** Every epoch of every fold. */
+  onEpoch?: (log: EpochLog & { fold: number }) => void | Promise<void>;
+}
+
+/** Library and machine versions for results files. */
+export function collectVersions(): Versions {
+  return {
+    merba: (denoJson as { version?: string }).version ?? "unknown",
+    deno: Deno.version.deno,
+    v8: Deno.version.v8,
+    typescript: Deno.version.typescript,
+    tfjs: (tf.version as Record<string, string>)["tfjs-core"] ??
+      (tf.version as Record<string, string>).tfjs ?? "unknown",
+    backend: tf.getBackend(),
+    platform: `${Deno.build.os} ${Deno.build.arch}`,
+  };
+}
+
+/** Resolved evaluation spec with defaults. */
+export function resolveEvaluation(e: Partial<EvaluationSpec> = {}): EvaluationSpec {
+  const mode = e.mode ?? "fixed";
+  if (mode !== "fixed" && mode !== "innerVal") {
+    throw new RangeError(`evaluation.mode = "${mode}", expected "fixed" or "innerVal"`);
+  }
+  const out: EvaluationSpec = { mode, optimistic: e.optimistic ?? false };
+  if (mode === "innerVal") {
+    const k = e.innerValSubjects ?? 2;
+    if (!(Number.isInteger(k) && k >= 1)) {
+      throw new RangeError(`evaluation.innerValSubjects = ${k}, expected an integer >= 1`);
+    }
+    out.innerValSubjects = k;
+  }
+  return out;
+}
+
+/**
+ * Builds the run specification (the identity of a run; shards and resumed runs must match it).
+ *
+ * @param ds the dataset.
+ * @param opts LOSO options.
+ */
+export function buildRunSpec(ds: FlowDataset, opts: LosoOptions): RunSpec {
+  const train = { ...defaultTrainOptions(), ...opts.train };
+  const folds = losoSplits(ds.subjects);
+  const spec: Omit<RunSpec, "key"> = {
+    format: 1,
+    dataset: {
+      name: ds.name,
+      protocol: ds.protocol,
+      n: ds.n,
+      height: ds.height,
+      width: ds.width,
+      fine: [...ds.classes.fine],
+      coarse: [...ds.classes.coarse],
+      subjects: folds.map((f) => f.subject),
+    },
+    model: { name: opts.model.name, config: opts.model.config(ds.classes, [ds.height, ds.width]) },
+    train: train as unknown as Record<string, unknown>,
+    evaluation: resolveEvaluation(opts.evaluation),
+    seed: opts.seed ?? 0,
+    saveWeights: opts.saveWeights ?? false,
+  };
+  return { ...spec, key: specKey(spec) };
+}
+
+/** Trains a fresh model on `trainIdx` and returns it with its history. */
+async function fitOnce(
+  ds: FlowDataset,
+  opts: LosoOptions,
+  trainIdx: number[],
+  epochs: number,
+  seed: number,
+  evalSets: { name: string; indices: number[] }[],
+  fold: number,
+  cb: LosoCallbacks,
+) {
+  const model = await opts.model.create(ds.classes, [ds.height, ds.width], seed);
+  try {
+    const res = await trainModel(model, ds, trainIdx, { ...opts.train, epochs, seed, evalSets }, {
+      onStep: cb.onStep ? (l) => cb.onStep!({ ...l, fold }) : undefined,
+      onEpoch: cb.onEpoch ? (l) => cb.onEpoch!({ ...l, fold }) : undefined,
+    });
+    return { model, history: res.history };
+  } catch (e) {
+    model.dispose();
+    throw e;
+  }
+}
+
+/**
+ * Runs one LOSO fold and returns its record (does not write it).
+ *
+ * @param ds the dataset.
+ * @param spec the run specification.
+ * @param opts LOSO options.
+ * @param fold fold index into `spec.dataset.subjects`.
+ * @param cb callbacks.
+ */
+export async function runFold(
+  ds: FlowDataset,
+  spec: RunSpec,
+  opts: LosoOptions,
+  fold: number,
+  cb: LosoCallbacks = {},
+): Promise<FoldRecord> {
+  const t0 = performance.now();
+  const subject = spec.dataset.subjects[fold];
+  const testIdx: number[] = [];
+  const trainIdx: number[] = [];
+  ds.subjects.forEach((s, i) => (s === subject ? testIdx : trainIdx).push(i));
+  const seed = deriveSeed(spec.seed, subject);
+  const epochs = spec.train.epochs as number;
+  const ev = spec.evaluation;
+  let innerVal: FoldRecord["innerVal"];
+  let finalEpochs = epochs;
+  if (ev.mode === "innerVal") {
+    // Inner validation: hold out k training subjects (seeded), pick the epoch with the best validation UF1
+    // (earliest on ties), then refit on all training subjects for that many epochs.
+    const others = [...new Set(trainIdx.map((i) => ds.subjects[i]))].sort();
+    const k = Math.min(ev.innerValSubjects!, others.length - 1);
+    if (k < 1) {
+      throw new RangeError(
+        `fold ${fold} (${subject}): too few training subjects for an inner validation split`,
+      );
+    }
+    const valSubjects = shuffleInPlace([...others], mulberry32(deriveSeed(seed, "inner-val"))).slice(0, k)
+      .sort();
+    const inVal = new Set(valSubjects);
+    const fitIdx = trainIdx.filter((i) => !inVal.has(ds.subjects[i]));
+    const valIdx = trainIdx.filter((i) => inVal.has(ds.subjects[i]));
+    const r = await fitOnce(ds, opts, fitIdx, epochs, seed, [{ name: "val", indices: valIdx }], fold, cb);
+    r.model.dispose();
+    const valUf1 = r.history.map((h) => h.eval.val.uf1);
+    const best = valUf1.indexOf(Math.max(...valUf1)) + 1;
+    innerVal = { valSubjects, valUf1, bestEpoch: best };
+    finalEpochs = best;
+  }
+  const evalSets = ev.optimistic ? [{ name: "test", indices: testIdx }] : [];
+  const { model, history } = await fitOnce(ds, opts, trainIdx, finalEpochs, seed, evalSets, fold, cb);
+  try {
+    const pred = await predictIndices(model, ds, testIdx);
+    let optimistic: FoldRecord["optimistic"];
+    if (ev.optimistic) {
+      const acc = history.map((h) => h.eval.test.accuracy);
+      const bestEpoch = acc.indexOf(Math.max(...acc)) + 1;
+      optimistic = { epoch: bestEpoch, yPred: history[bestEpoch - 1].eval.test.yPred, testAccuracy: acc };
+    }
+    if (spec.saveWeights && opts.outDir) {
+      if (!opts.model.save) throw new Error("saveWeights is on but the model factory has no save()");
+      await opts.model.save(
+        model,
+        join(opts.outDir, "folds", `fold-${String(fold).padStart(3, "0")}-weights`),
+      );
+    }
+    return {
+      fold,
+      subject,
+      seed,
+      trainCount: trainIdx.length,
+      indices: testIdx,
+      ids: testIdx.map((i) => ds.ids[i]),
+      datasets: testIdx.map((i) => ds.datasets[i]),
+      yTrue: testIdx.map((i) => ds.fine[i]),
+      yPred: Array.from(pred.fine),
+      yTrueCoarse: testIdx.map((i) => ds.coarse[i]),
+      yPredCoarse: pred.coarse ? Array.from(pred.coarse) : null,
+      epochsTrained: finalEpochs,
+      history: history.map(({ epoch, loss, trainAccuracy, lr, seconds, samplesPerSec }) => ({
+        epoch,
+        loss,
+        trainAccuracy,
+        lr,
+        seconds,
+        samplesPerSec,
+      })),
+      ...(innerVal ? { innerVal } : {}),
+      ...(optimistic ? { optimistic } : {}),
+      seconds: (performance.now() - t0) / 1000,
+      backend: tf.getBackend(),
+      finishedAt: new Date().toISOString(),
+    };
+  } finally {
+    model.dispose();
+  }
+}
+
+/**
+ * Runs LOSO (all folds, a selection, or one shard), saving and resuming per fold when `outDir` is set, and
+ * returns the pooled results of the folds it covered.
+ *
+ * @param ds the dataset (`FlowDataset`).
+ * @param opts model factory, training options, seed, evaluation protocol, fold selection, output.
+ * @param cb progress callbacks.
+ * @returns pooled results over the selected folds (`complete` tells whether that is every fold).
+ * @throws {RangeError} on bad options or fold selections; {@link TrainingDivergedError} from a fold.
+ *
+ * @example
+ * ```ts ignore
+ * const res = await runLoso(await loadSyntheticDefault(), {
+ *   model: merbaFactory("merba-tiny"), train: { epochs: 30 }, outDir: "out/loso-synth",
+ * });
+ * console.log(res.protocol, res.metrics.uf1);
+ * ```
+ */
+export async function runLoso(
+  ds: FlowDataset,
+  opts: LosoOptions,
+  cb: LosoCallbacks = {},
+): Promise<LosoResults> {
+  const spec = buildRunSpec(ds, opts);
+  const all = losoSplits(ds.subjects);
+  const chosen = selectFolds(all, { folds: opts.folds, shard: opts.shard });
+  if (chosen.length === 0) {
+    throw new RangeError(`runLoso: the selection (shard ${opts.shard}) contains no folds`);
+  }
+  if (opts.outDir) await ensureRunSpec(opts.outDir, spec);
+  const records: FoldRecord[] = [];
+  for (const [position, f] of chosen.entries()) {
+    const existing = opts.outDir && !opts.restart ? await readFold(opts.outDir, f.index) : null;
+    if (existing) {
+      records.push(existing);
+      await cb.onFoldEnd?.({ record: existing, position, count: chosen.length, resumed: true });
+      continue;
+    }
+    await cb.onFoldStart?.({
+      fold: f.index,
+      subject: f.subject,
+      position,
+      count: chosen.length,
+      resumed: false,
+    });
+    const rec = await runFold(ds, spec, opts, f.index, cb);
+    if (opts.outDir) await writeFold(opts.outDir, rec);
+    records.push(rec);
+    await cb.onFoldEnd?.({ record: rec, position, count: chosen.length, resumed: false });
+  }
+  const results = poolFolds(spec, records, collectVersions());
+  if (opts.outDir) await writeResults(opts.outDir, results);
+  return results;
+}

@@ -1,0 +1,403 @@
+/**
+ * LOSO run storage: the run specification (`run.json`), one record per finished fold (`folds/fold-NNN.json`),
+ * pooled results (`results.json`) and a markdown summary (`summary.md`). Shards of one run write disjoint fold
+ * files under the same specification, and {@link mergeRuns} pools them.
+ *
+ * Pooling rule (datasets-and-evaluation.md §8): the test predictions of all folds are concatenated and the
+ * metrics computed once on the pool, over the full fine label list; per-dataset rows restrict the same pool to
+ * each source dataset (full label list; the union-labels variant is stored as `perGroupUnion`).
+ *
+ * @module
+ */
+import { join } from "node:path";
+import { writeTextAtomic } from "./checkpoint.ts";
+import { computeMetrics, type Metrics, metricsTable } from "./metrics.ts";
+
+/** How the number of epochs (or the model) was chosen. */
+export interface EvaluationSpec {
+  /** `fixed`: a fixed epoch count chosen before any test subject is seen. `innerVal`: the best epoch on an inner
+   * validation split of the training subjects, then a refit on all training subjects for that many epochs. */
+  mode: "fixed" | "innerVal";
+  /** Number of training subjects held out for the inner validation (innerVal only). */
+  innerValSubjects?: number;
+  /** Also report the optimistic best-epoch-on-test-subject number (labelled as such). */
+  optimistic: boolean;
+}
+
+/** Everything that defines a run; shards of one run share it exactly (`key`). */
+export interface RunSpec {
+  /** Format version. */
+  format: 1;
+  /** Dataset identity and the fold order. */
+  dataset: {
+    name: string;
+    protocol: string;
+    n: number;
+    height: number;
+    width: number;
+    fine: string[];
+    coarse: string[];
+    /** Fold k tests subject `subjects[k]` (sorted unique subject keys). */
+    subjects: string[];
+  };
+  /** Model name (registry) and the resolved configuration. */
+  model: { name: string | null; config: Record<string, unknown> };
+  /** Resolved training hyper-parameters. */
+  train: Record<string, unknown>;
+  /** Evaluation protocol. */
+  evaluation: EvaluationSpec;
+  /** Base seed (fold seeds derive from it and the subject key). */
+  seed: number;
+  /** Whether fold weights are saved. */
+  saveWeights: boolean;
+  /** Hash of everything above. */
+  key: string;
+}
+
+/** One finished fold. */
+export interface FoldRecord {
+  /** Fold index into `RunSpec.dataset.subjects`. */
+  fold: number;
+  /** Test subject key. */
+  subject: string;
+  /** Seed of this fold's model and training. */
+  seed: number;
+  /** Training samples. */
+  trainCount: number;
+  /** Test sample indices into the dataset. */
+  indices: number[];
+  /** Test sample ids. */
+  ids: string[];
+  /** Source dataset per test sample. */
+  datasets: string[];
+  /** True fine labels. */
+  yTrue: number[];
+  /** Predicted fine labels (final model: honest). */
+  yPred: number[];
+  /** True coarse labels. */
+  yTrueCoarse: number[];
+  /** Predicted coarse labels, or null without a coarse head. */
+  yPredCoarse: number[] | null;
+  /** Epochs trained for the test predictions. */
+  epochsTrained: number;
+  /** Per-epoch training curve (loss, accuracy, lr, seconds). */
+  history: {
+    epoch: number;
+    loss: number;
+    trainAccuracy: number;
+    lr: number;
+    seconds: number;
+    samplesPerSec: number;
+  }[];
+  /** Inner validation (innerVal mode). */
+  innerVal?: { valSubjects: string[]; valUf1: number[]; bestEpoch: number };
+  /** Optimistic variant: the epoch with the best test accuracy and its predictions (only when asked). */
+  optimistic?: { epoch: number; yPred: number[]; testAccuracy: number[] };
+  /** Wall seconds of the fold (training + evaluation). */
+  seconds: number;
+  /** tfjs backend used. */
+  backend: string;
+  /** ISO time the fold finished. */
+  finishedAt: string;
+}
+
+/** Library and machine versions stored with results. */
+export interface Versions {
+  /** merba package version (deno.json). */
+  merba: string;
+  /** Deno, V8, TypeScript. */
+  deno: string;
+  v8: string;
+  typescript: string;
+  /** @tensorflow/tfjs version. */
+  tfjs: string;
+  /** Active backend. */
+  backend: string;
+  /** OS / arch. */
+  platform: string;
+}
+
+/** The pooled results of a (possibly partial) run. */
+export interface LosoResults {
+  /** One-paragraph protocol statement to quote next to every number. */
+  protocol: string;
+  /** The run specification. */
+  spec: RunSpec;
+  /** Versions at the time the results were computed. */
+  versions: Versions;
+  /** Folds pooled (indices), and the total. */
+  foldsDone: number[];
+  foldsTotal: number;
+  /** True when every fold of the run is pooled. */
+  complete: boolean;
+  /** Pooled fine-level metrics; perGroup = per source dataset. */
+  metrics: Metrics;
+  /** Pooled coarse-level metrics (when the model has a coarse head). */
+  coarseMetrics: Metrics | null;
+  /** Optimistic (best epoch on the test subject) pooled metrics, only when asked; NOT an honest estimate. */
+  optimisticMetrics: Metrics | null;
+  /** Sum over folds of the fold wall time, and the mean per fold. */
+  timing: { foldSecondsTotal: number; foldSecondsMean: number; backends: string[] };
+}
+
+/**
+ * Stable short hash of a JSON-serialisable value (FNV-1a 64 over the canonical JSON, sorted keys), as hex.
+ *
+ * @param value any JSON value.
+ */
+export function stableHash(value: unknown): string {
+  const canon = (v: unknown): unknown =>
+    Array.isArray(v)
+      ? v.map(canon)
+      : v && typeof v === "object"
+      ? Object.fromEntries(Object.keys(v).sort().map((k) => [k, canon((v as Record<string, unknown>)[k])]))
+      : v;
+  const text = JSON.stringify(canon(value));
+  let h = 0xcbf29ce484222325n;
+  for (const byte of new TextEncoder().encode(text)) {
+    h ^= BigInt(byte);
+    h = (h * 0x100000001b3n) & 0xffffffffffffffffn;
+  }
+  return h.toString(16).padStart(16, "0");
+}
+
+/** Computes `key` for a spec (hash of everything but the key). */
+export function specKey(spec: Omit<RunSpec, "key">): string {
+  const { key: _drop, ...rest } = spec as RunSpec;
+  return stableHash(rest);
+}
+
+/** Path of fold k's record inside a run directory. */
+export function foldPath(dir: string, fold: number): string {
+  return join(dir, "folds", `fold-${String(fold).padStart(3, "0")}.json`);
+}
+
+async function readJson<T>(path: string): Promise<T> {
+  try {
+    return JSON.parse(await Deno.readTextFile(path)) as T;
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) throw new Error(`${path}: not found`);
+    throw new Error(`${path}: ${(e as Error).message}`);
+  }
+}
+
+/**
+ * Writes `run.json` into `dir`, or checks that the one already there has the same key (resuming, or another
+ * shard of the same run).
+ *
+ * @throws {Error} when `dir` holds a different run (names both keys and what to do).
+ */
+export async function ensureRunSpec(dir: string, spec: RunSpec): Promise<void> {
+  await Deno.mkdir(join(dir, "folds"), { recursive: true });
+  const p = join(dir, "run.json");
+  try {
+    const old = JSON.parse(await Deno.readTextFile(p)) as RunSpec;
+    if (old.key !== spec.key) {
+      throw new Error(
+        `${p} belongs to a different run (key ${old.key}, this run ${spec.key}): the dataset, model, training ` +
+          `options, evaluation or seed differ. Use another --out directory, or delete it to start over.`,
+      );
+    }
+  } catch (e) {
+    if (!(e instanceof Deno.errors.NotFound)) throw e;
+    await writeTextAtomic(p, JSON.stringify(spec, null, 1));
+  }
+}
+
+/** Saves one fold record atomically. */
+export async function writeFold(dir: string, rec: FoldRecord): Promise<void> {
+  await writeTextAtomic(foldPath(dir, rec.fold), JSON.stringify(rec));
+}
+
+/** Reads fold k's record, or null when that fold has not finished. */
+export async function readFold(dir: string, fold: number): Promise<FoldRecord | null> {
+  try {
+    return JSON.parse(await Deno.readTextFile(foldPath(dir, fold))) as FoldRecord;
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) return null;
+    throw e;
+  }
+}
+
+/** All fold records present in a run directory, by fold index. */
+export async function readAllFolds(dir: string): Promise<FoldRecord[]> {
+  const out: FoldRecord[] = [];
+  try {
+    for await (const e of Deno.readDir(join(dir, "folds"))) {
+      const m = /^fold-(\d+)\.json$/.exec(e.name);
+      if (e.isFile && m) out.push((await readFold(dir, Number(m[1])))!);
+    }
+  } catch (e) {
+    if (!(e instanceof Deno.errors.NotFound)) throw e;
+  }
+  return out.sort((a, b) => a.fold - b.fold);
+}
+
+/** The protocol statement for a run (quoted in results.json, summary.md and reports). */
+export function protocolStatement(spec: RunSpec, foldsDone: number, epochsNote = ""): string {
+  const ev = spec.evaluation;
+  const sel = ev.mode === "fixed"
+    ? `a fixed number of epochs (${spec.train.epochs}) chosen before any test subject was seen; no model or epoch selection on the test subject`
+    : `the epoch count chosen per fold on an inner validation split of ${ev.innerValSubjects} training subject(s) ` +
+      `(at most ${spec.train.epochs} epochs), then a refit on all training subjects for that many epochs; the test subject is never used for selection`;
+  return `Leave-one-subject-out over ${spec.dataset.subjects.length} subjects of "${spec.dataset.name}" ` +
+    `(protocol ${spec.dataset.protocol}, ${spec.dataset.n} samples, ${spec.dataset.fine.length} classes: ` +
+    `${spec.dataset.fine.join(", ")}); ${foldsDone} of ${spec.dataset.subjects.length} folds pooled. ` +
+    `UF1/UAR/accuracy computed once on the test predictions pooled over folds, macro over the full label list ` +
+    `(per-dataset rows: the same pool restricted to each dataset, full label list). Model selection: ${sel}.` +
+    (ev.optimistic
+      ? " The 'optimistic' row picks, per fold, the epoch with the best TEST accuracy; it leaks the test subject and is not an estimate of generalisation."
+      : "") +
+    (epochsNote ? ` ${epochsNote}` : "");
+}
+
+/**
+ * Pools fold records into results.
+ *
+ * @param spec the run specification.
+ * @param folds fold records (any subset; sorted by fold).
+ * @param versions versions to store.
+ * @throws {RangeError} when there are no folds.
+ */
+export function poolFolds(spec: RunSpec, folds: FoldRecord[], versions: Versions): LosoResults {
+  if (folds.length === 0) throw new RangeError("poolFolds: no finished folds to pool");
+  const sorted = [...folds].sort((a, b) => a.fold - b.fold);
+  const cat = <T>(f: (r: FoldRecord) => T[]) => sorted.flatMap(f);
+  const labels = spec.dataset.fine.map((_, i) => i);
+  const groups = cat((r) => r.datasets);
+  const metrics = computeMetrics(cat((r) => r.yTrue), cat((r) => r.yPred), { labels, groups });
+  const hasCoarse = sorted.every((r) => r.yPredCoarse != null);
+  const coarseMetrics = hasCoarse
+    ? computeMetrics(cat((r) => r.yTrueCoarse), cat((r) => r.yPredCoarse!), {
+      labels: spec.dataset.coarse.map((_, i) => i),
+      groups,
+    })
+    : null;
+  const hasOpt = spec.evaluation.optimistic && sorted.every((r) => r.optimistic != null);
+  const optimisticMetrics = hasOpt
+    ? computeMetrics(cat((r) => r.yTrue), cat((r) => r.optimistic!.yPred), { labels, groups })
+    : null;
+  const total = sorted.reduce((s, r) => s + r.seconds, 0);
+  return {
+    protocol: protocolStatement(spec, sorted.length),
+    spec,
+    versions,
+    foldsDone: sorted.map((r) => r.fold),
+    foldsTotal: spec.dataset.subjects.length,
+    complete: sorted.length === spec.dataset.subjects.length,
+    metrics,
+    coarseMetrics,
+    optimisticMetrics,
+    timing: {
+      foldSecondsTotal: total,
+      foldSecondsMean: total / sorted.length,
+      backends: [...new Set(sorted.map((r) => r.backend))],
+    },
+  };
+}
+
+/** Markdown summary of pooled results. */
+export function summaryMarkdown(r: LosoResults): string {
+  const f = (x: number) => x.toFixed(4);
+  const lines = [
+    `# LOSO results: ${r.spec.dataset.name} / ${r.spec.model.name ?? "custom model"}`,
+    "",
+    `**Protocol.** ${r.protocol}`,
+    "",
+    `Folds: ${r.foldsDone.length}/${r.foldsTotal}${
+      r.complete ? " (complete)" : " (PARTIAL: merge the other shards)"
+    }. ` +
+    `Seed ${r.spec.seed}. Run key \`${r.spec.key}\`.`,
+    "",
+    "## Fine level (honest)",
+    "",
+    metricsTable(r.metrics, "set"),
+  ];
+  lines.push(
+    "Confusion (rows = true, columns = predicted; " + r.spec.dataset.fine.join(", ") + "):",
+    "",
+    "```",
+    ...r.metrics.confusion.map((row) => row.map((v) => String(v).padStart(5)).join("")),
+    "```",
+    "",
+  );
+  const unions = Object.entries(r.metrics.perGroupUnion);
+  if (unions.length > 0) {
+    lines.push(
+      "Per dataset with only the labels present in that dataset (union-labels convention, for comparison):",
+      "",
+      "| dataset | labels used | UF1 | UAR |",
+      "| --- | --- | ---: | ---: |",
+      ...unions.map(([g, u]) => `| ${g} | ${u.labelsUsed.join(",")} | ${f(u.uf1)} | ${f(u.uar)} |`),
+      "",
+    );
+  }
+  if (r.coarseMetrics) lines.push("## Coarse level (valence head)", "", metricsTable(r.coarseMetrics, "set"));
+  if (r.optimisticMetrics) {
+    lines.push(
+      "## OPTIMISTIC: best epoch on the test subject (leaks the test subject; not an estimate)",
+      "",
+      metricsTable(r.optimisticMetrics, "set"),
+    );
+  }
+  lines.push(
+    "## Run",
+    "",
+    `- model: ${r.spec.model.name ?? "custom"}; training: ${JSON.stringify(r.spec.train)}`,
+    `- fold wall time: total ${r.timing.foldSecondsTotal.toFixed(1)} s, mean ${
+      r.timing.foldSecondsMean.toFixed(1)
+    } s; backend(s) ${r.timing.backends.join(", ")}`,
+    `- versions: merba ${r.versions.merba}, deno ${r.versions.deno}, tfjs ${r.versions.tfjs}, ${r.versions.platform}`,
+    "",
+  );
+  return lines.join("\n");
+}
+
+/** Writes results.json and summary.md into `dir`. */
+export async function writeResults(dir: string, r: LosoResults): Promise<void> {
+  await Deno.mkdir(dir, { recursive: true });
+  await writeTextAtomic(join(dir, "results.json"), JSON.stringify(r, null, 1));
+  await writeTextAtomic(join(dir, "summary.md"), summaryMarkdown(r));
+}
+
+/**
+ * Pools the folds of several run directories (shards of one run) into one result.
+ *
+ * @param dirs run directories (each with run.json and folds/).
+ * @param versions versions to store.
+ * @param outDir where to write results.json and summary.md (omit to not write).
+ * @returns the pooled results.
+ * @throws {Error} when the directories hold different runs, or two shards disagree on a fold.
+ */
+export async function mergeRuns(dirs: string[], versions: Versions, outDir?: string): Promise<LosoResults> {
+  if (dirs.length === 0) throw new RangeError("mergeRuns: no directories given");
+  let spec: RunSpec | null = null;
+  const byFold = new Map<number, { rec: FoldRecord; dir: string }>();
+  for (const dir of dirs) {
+    const s = await readJson<RunSpec>(join(dir, "run.json"));
+    if (spec && s.key !== spec.key) {
+      throw new Error(
+        `mergeRuns: ${dir}/run.json is a different run (key ${s.key}) from ${dirs[0]} (key ${spec.key})`,
+      );
+    }
+    spec ??= s;
+    for (const rec of await readAllFolds(dir)) {
+      const prev = byFold.get(rec.fold);
+      if (prev && JSON.stringify(prev.rec.yPred) !== JSON.stringify(rec.yPred)) {
+        throw new Error(
+          `mergeRuns: fold ${rec.fold} (${rec.subject}) differs between ${prev.dir} and ${dir}`,
+        );
+      }
+      if (!prev) byFold.set(rec.fold, { rec, dir });
+    }
+  }
+  const r = poolFolds(spec!, [...byFold.values()].map((v) => v.rec), versions);
+  if (outDir) {
+    await Deno.mkdir(outDir, { recursive: true });
+    if (!dirs.includes(outDir)) {
+      await writeTextAtomic(join(outDir, "run.json"), JSON.stringify(spec, null, 1));
+    }
+    await writeResults(outDir, r);
+  }
+  return r;
+}
