@@ -1,0 +1,163 @@
+/**
+ * A small text progress bar with rate and ETA for command-line tools, written to stderr.
+ *
+ * On a terminal it redraws one line (`\r`); otherwise (CI logs, pipes) it prints a line at every 10% so logs
+ * stay short.
+ *
+ * `[#########...........]  45/250  18.0%  3.1/s  elapsed 14s  ETA 1m06s  sub03/EP01_2`
+ *
+ * @module
+ */
+
+/** Formats milliseconds as `850ms`, `14s`, `1m06s` or `2h03m`. */
+export function formatDuration(ms: number): string {
+  if (!Number.isFinite(ms) || ms < 0) return "?";
+  if (ms < 1000) return `${Math.round(ms)}ms`;
+  const s = Math.round(ms / 1000);
+  if (s < 60) return `${s}s`;
+  if (s < 3600) return `${Math.floor(s / 60)}m${String(s % 60).padStart(2, "0")}s`;
+  return `${Math.floor(s / 3600)}h${String(Math.floor((s % 3600) / 60)).padStart(2, "0")}m`;
+}
+
+/**
+ * Renders one progress line (pure; no I/O).
+ *
+ * ETA = elapsed / done · (total − done), i.e. the mean rate so far.
+ *
+ * @example
+ * ```ts
+ * import { renderProgress } from "./progress.ts";
+ * import assert from "node:assert/strict";
+ * assert.equal(
+ *   renderProgress(1, 4, 2000, { width: 8 }),
+ *   "[##......]  1/4  25.0%  0.5/s  elapsed 2s  ETA 6s",
+ * );
+ * ```
+ */
+export function renderProgress(
+  done: number,
+  total: number,
+  elapsedMs: number,
+  { width = 30, label = "", detail = "" }: { width?: number; label?: string; detail?: string } = {},
+): string {
+  const frac = total > 0 ? Math.min(1, Math.max(0, done / total)) : 1;
+  const filled = Math.round(frac * width);
+  const bar = `[${"#".repeat(filled)}${".".repeat(width - filled)}]`;
+  const rate = elapsedMs > 0 ? done / (elapsedMs / 1000) : 0;
+  const eta = done > 0 ? (elapsedMs / done) * (total - done) : NaN;
+  const parts = [
+    label,
+    bar,
+    `${String(done).padStart(String(total).length)}/${total}`,
+    `${(frac * 100).toFixed(1)}%`,
+    `${rate >= 10 ? rate.toFixed(0) : rate.toFixed(1)}/s`,
+    `elapsed ${formatDuration(elapsedMs)}`,
+    done >= total ? "done" : `ETA ${formatDuration(eta)}`,
+    detail,
+  ].filter((p) => p !== "");
+  return parts.join("  ");
+}
+
+/** Where the bar writes: anything with a sync write (Deno.stderr by default). */
+export interface ProgressSink {
+  writeSync(p: Uint8Array): number;
+  isTerminal?(): boolean;
+}
+
+/** Options for {@link ProgressBar}. */
+export interface ProgressBarOptions {
+  /** Text before the bar. */
+  label?: string;
+  /** Bar width in characters. @default 30 */
+  width?: number;
+  /** @default Deno.stderr */
+  sink?: ProgressSink;
+  /** Minimum milliseconds between terminal redraws. @default 100 */
+  minIntervalMs?: number;
+  /** Clock (tests inject one). @default performance.now */
+  now?: () => number;
+}
+
+/**
+ * A progress bar over `total` steps.
+ *
+ * @example
+ * ```ts ignore
+ * const bar = new ProgressBar(samples.length, { label: "flow" });
+ * for (const s of samples) { await work(s); bar.tick(1, s.id); }
+ * bar.finish();
+ * ```
+ */
+export class ProgressBar {
+  readonly total: number;
+  private done = 0;
+  private readonly start: number;
+  private lastDraw = -Infinity;
+  private lastDecile = -1;
+  private readonly opts: Required<Omit<ProgressBarOptions, "sink">> & { sink: ProgressSink };
+  private readonly tty: boolean;
+  private finished = false;
+
+  constructor(total: number, opts: ProgressBarOptions = {}) {
+    if (!Number.isInteger(total) || total < 0) {
+      throw new RangeError(`ProgressBar: total ${total} is not a count`);
+    }
+    this.total = total;
+    this.opts = {
+      label: opts.label ?? "",
+      width: opts.width ?? 30,
+      sink: opts.sink ?? Deno.stderr,
+      minIntervalMs: opts.minIntervalMs ?? 100,
+      now: opts.now ?? (() => performance.now()),
+    };
+    this.tty = this.opts.sink.isTerminal?.() ?? false;
+    this.start = this.opts.now();
+  }
+
+  private write(s: string): void {
+    this.opts.sink.writeSync(new TextEncoder().encode(s));
+  }
+
+  /** Sets the number of finished steps and redraws (rate-limited); `detail` is shown at the end. */
+  update(done: number, detail = ""): void {
+    this.done = Math.min(done, this.total);
+    const t = this.opts.now();
+    const line = () =>
+      renderProgress(this.done, this.total, t - this.start, {
+        width: this.opts.width,
+        label: this.opts.label,
+        detail,
+      });
+    if (this.tty) {
+      if (t - this.lastDraw >= this.opts.minIntervalMs || this.done === this.total) {
+        this.write(`\r\x1b[2K${line()}`);
+        this.lastDraw = t;
+      }
+    } else {
+      const decile = this.total > 0 ? Math.floor((10 * this.done) / this.total) : 10;
+      if (decile > this.lastDecile) {
+        this.write(`${line()}\n`);
+        this.lastDecile = decile;
+      }
+    }
+  }
+
+  /** Adds `n` finished steps. */
+  tick(n = 1, detail = ""): void {
+    this.update(this.done + n, detail);
+  }
+
+  /** Draws the final state and ends the line. Safe to call twice. */
+  finish(detail = ""): void {
+    if (this.finished) return;
+    this.finished = true;
+    const t = this.opts.now();
+    const line = renderProgress(this.done, this.total, t - this.start, {
+      width: this.opts.width,
+      label: this.opts.label,
+      detail,
+    });
+    if (this.tty) this.write(`\r\x1b[2K${line}\n`);
+    else if (this.lastDecile < 10 || detail) this.write(`${line}\n`);
+  }
+}
