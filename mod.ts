@@ -45,3 +45,23 @@ export { confusionFigure } from "./lib/viz/confusion.ts";
 /** Training curves, static or live (redrawn in place each epoch). */
 export { LiveCurves, trainingCurvesFigure } from "./lib/viz/curves.ts";
 export type { EpochRecord } from "./lib/viz/curves.ts";
+
+// --- Optical flow (lib/data): TV-L1, Farneback, optical strain, network input ---
+/** Dual TV-L1 optical flow in TypeScript (OpenCV 4.6 algorithm and defaults); reusable solver per image size. */
+export {
+  DualTVL1,
+  opticalFlowTVL1,
+  resolveTVL1Options,
+  TVL1_DEFAULTS,
+  tvl1PyramidSizes,
+} from "./lib/data/optical_flow.ts";
+export type { TVL1Options, TVL1Params } from "./lib/data/optical_flow.ts";
+/** Farneback optical flow through opencv.js (lazy-loaded), HTNet's parameters as defaults. */
+export { FARNEBACK_DEFAULTS, loadOpenCv, opticalFlowFarneback } from "./lib/data/farneback.ts";
+export type { FarnebackOptions } from "./lib/data/farneback.ts";
+/** Optical strain sqrt(u_x² + v_y² + ½(u_y + v_x)²) with numpy.gradient (or forward/backward) differences. */
+export { opticalStrain } from "./lib/data/strain.ts";
+export type { StrainDifferences, StrainOptions } from "./lib/data/strain.ts";
+/** Flow -> [size, size, 3] (u, v, strain) input, per-channel min-max to [0, 1], area-resized. */
+export { flowToInput } from "./lib/data/flow_input.ts";
+export type { FlowInputOptions } from "./lib/data/flow_input.ts";
