@@ -40,6 +40,7 @@ import {
   predictIndices,
   type StepLog,
   type TrainableModel,
+  TrainingDivergedError,
   trainModel,
   type TrainOptions,
 } from "./trainer.ts";
@@ -328,7 +329,13 @@ export async function runLoso(
       count: chosen.length,
       resumed: false,
     });
-    const rec = await runFold(ds, spec, opts, f.index, cb);
+    let rec: FoldRecord;
+    try {
+      rec = await runFold(ds, spec, opts, f.index, cb);
+    } catch (e) {
+      if (e instanceof TrainingDivergedError) e.message = `fold ${f.index} (${f.subject}): ${e.message}`;
+      throw e;
+    }
     if (opts.outDir) await writeFold(opts.outDir, rec);
     records.push(rec);
     await cb.onFoldEnd?.({ record: rec, position, count: chosen.length, resumed: false });

@@ -1,0 +1,274 @@
+/**
+ * Command line for training and LOSO evaluation (`deno task train ...`, `deno task merge ...`).
+ *
+ * ```
+ * deno task train --dataset synthetic --protocol synthetic-5class --config merba-tiny --epochs 30 --out out/loso
+ * deno task train --dataset synthetic --config merba-tiny --epochs 30 --shard 2/4 --out out/loso    # one shard
+ * deno task train ... --folds 3,7,12           # fold indices (0-based, sorted subjects) or subject keys
+ * deno task merge out/shard1 out/shard2 --out out/merged                                           # pool shards
+ * ```
+ *
+ * Exit codes: 0 ok, 2 bad arguments, 3 training diverged (NaN/Inf; the message names the fold and epoch),
+ * 1 anything else.
+ *
+ * @module
+ */
+import { parseArgs } from "node:util";
+import { type BackendName, initBackend } from "../backend.ts";
+import type { FlowDataset } from "../data/types.ts";
+import { loadSyntheticDefault } from "../data/synthetic.ts";
+import { loadFlowDataset } from "../data/cache.ts";
+import type { MerbaOverrides } from "../models/config.ts";
+import { collectVersions, runLoso } from "./loso.ts";
+import { merbaFactory } from "./merba_factory.ts";
+import { ProgressBar } from "./progress.ts";
+import { mergeRuns, summaryMarkdown } from "./results.ts";
+import { TrainingDivergedError } from "./trainer.ts";
+import { losoSplits, selectFolds } from "../data/loso.ts";
+
+/** Bad command-line arguments (exit code 2). */
+export class UsageError extends Error {
+  override name = "UsageError";
+}
+
+/** Usage text. */
+export const USAGE = `Usage:
+  deno task train --dataset <synthetic|path.mflow> --out <dir> [options]
+  deno task merge <dir>... [--out <dir>]
+
+train options:
+  --dataset NAME|PATH     "synthetic" (embedded) or a FlowDataset file (.mflow) from preprocessDataset
+  --protocol NAME         synthetic: synthetic-5class (default) | synthetic-3class; files: must match the file
+  --config NAME           model variant (default merba-tiny)
+  --set KEY=JSON          config override, repeatable: --set scanSet='"raster"' --set coarseHead=false
+  --epochs N              fixed epoch count (default 30)
+  --batch-size N          (default 32)      --lr X (default 2e-3)     --weight-decay X (default 0.05)
+  --warmup-epochs X       (default 1)       --grad-clip X (default 5; 0 = off)
+  --class-balanced        weight the loss by n/(K n_c)
+  --no-augment            no horizontal flip     --translate N   random shift up to N px (default 0)
+  --eval fixed|innerVal   epoch choice: fixed (default) or inner validation on training subjects
+  --inner-val-subjects K  training subjects held out for innerVal (default 2)
+  --optimistic            also report best-epoch-on-test-subject (labelled optimistic; leaks)
+  --seed N                base seed (default 0)
+  --folds LIST            comma list of fold indices (0-based, subjects sorted) or subject keys
+  --shard I/N             run shard I of N (1-based; round-robin over folds)
+  --out DIR               run directory (run.json, folds/, results.json, summary.md); resumes if present
+  --restart               re-run folds already in --out
+  --save-weights          keep each fold's final weights
+  --backend NAME          cpu | webgpu | wasm | auto (default: MERBA_BACKEND or auto)
+  --quiet                 no progress bar
+`;
+
+function num(
+  name: string,
+  v: string | undefined,
+  def: number,
+  { int = false, min = -Infinity } = {},
+): number {
+  if (v === undefined) return def;
+  const x = Number(v);
+  if (!Number.isFinite(x) || (int && !Number.isInteger(x)) || x < min) {
+    throw new UsageError(`--${name} ${v}: expected ${int ? "an integer" : "a number"} >= ${min}`);
+  }
+  return x;
+}
+
+/** Parses `--set key=json` pairs into config overrides. */
+export function parseOverrides(sets: string[]): MerbaOverrides {
+  const out: Record<string, unknown> = {};
+  for (const s of sets) {
+    const eq = s.indexOf("=");
+    if (eq < 1) throw new UsageError(`--set ${s}: expected KEY=JSON, e.g. --set coarseHead=false`);
+    const key = s.slice(0, eq);
+    const raw = s.slice(eq + 1);
+    let value: unknown;
+    try {
+      value = JSON.parse(raw);
+    } catch {
+      value = raw; // a bare word is a string: --set scanSet=raster
+    }
+    out[key] = value;
+  }
+  return out as MerbaOverrides;
+}
+
+/** Loads the dataset named on the command line. */
+export async function loadDatasetArg(dataset: string, protocol?: string): Promise<FlowDataset> {
+  if (dataset === "synthetic") {
+    const p = protocol ?? "synthetic-5class";
+    if (p !== "synthetic-5class" && p !== "synthetic-3class") {
+      throw new UsageError(
+        `--protocol ${p}: the synthetic dataset has synthetic-5class and synthetic-3class`,
+      );
+    }
+    return await loadSyntheticDefault({ protocol: p });
+  }
+  const ds = await loadFlowDataset(dataset);
+  if (protocol && ds.protocol !== protocol) {
+    throw new UsageError(`--protocol ${protocol}: ${dataset} was preprocessed for protocol "${ds.protocol}"`);
+  }
+  return ds;
+}
+
+/** Runs `train` with parsed arguments; returns the exit code. */
+export async function trainCommand(args: string[]): Promise<number> {
+  const { values } = parseArgs({
+    args,
+    strict: true,
+    allowPositionals: false,
+    options: {
+      dataset: { type: "string" },
+      protocol: { type: "string" },
+      config: { type: "string", default: "merba-tiny" },
+      set: { type: "string", multiple: true, default: [] },
+      epochs: { type: "string" },
+      "batch-size": { type: "string" },
+      lr: { type: "string" },
+      "weight-decay": { type: "string" },
+      "warmup-epochs": { type: "string" },
+      "grad-clip": { type: "string" },
+      "class-balanced": { type: "boolean", default: false },
+      "no-augment": { type: "boolean", default: false },
+      translate: { type: "string" },
+      eval: { type: "string", default: "fixed" },
+      "inner-val-subjects": { type: "string" },
+      optimistic: { type: "boolean", default: false },
+      seed: { type: "string" },
+      folds: { type: "string" },
+      shard: { type: "string" },
+      out: { type: "string" },
+      restart: { type: "boolean", default: false },
+      "save-weights": { type: "boolean", default: false },
+      backend: { type: "string" },
+      quiet: { type: "boolean", default: false },
+    },
+  });
+  if (!values.dataset) throw new UsageError("--dataset is required");
+  if (!values.out) throw new UsageError("--out is required (the run directory)");
+  if (values.eval !== "fixed" && values.eval !== "innerVal") {
+    throw new UsageError(`--eval ${values.eval}: expected fixed or innerVal`);
+  }
+  if (values["save-weights"]) {
+    throw new UsageError(
+      "--save-weights needs saveMerba from lib/models, which this build does not provide yet",
+    );
+  }
+  const info = await initBackend({ backend: values.backend as BackendName | undefined, quiet: values.quiet });
+  const ds = await loadDatasetArg(values.dataset, values.protocol);
+  const gradClip = num("grad-clip", values["grad-clip"], 5, { min: 0 });
+  const train = {
+    epochs: num("epochs", values.epochs, 30, { int: true, min: 1 }),
+    batchSize: num("batch-size", values["batch-size"], 32, { int: true, min: 1 }),
+    lr: num("lr", values.lr, 2e-3, { min: 0 }),
+    weightDecay: num("weight-decay", values["weight-decay"], 0.05, { min: 0 }),
+    warmupEpochs: num("warmup-epochs", values["warmup-epochs"], 1, { min: 0 }),
+    gradClip: gradClip === 0 ? null : gradClip,
+    classBalanced: values["class-balanced"],
+    augment: values["no-augment"]
+      ? false as const
+      : { hflip: 0.5, translate: num("translate", values.translate, 0, { int: true, min: 0 }) },
+  };
+  const folds = values.folds?.split(",").map((s) => s.trim()).filter((s) => s !== "").map((s) =>
+    /^\d+$/.test(s) ? Number(s) : s
+  );
+  const model = merbaFactory(values.config, parseOverrides(values.set));
+  const opts = {
+    model,
+    train,
+    seed: num("seed", values.seed, 0, { int: true, min: 0 }),
+    evaluation: {
+      mode: values.eval as "fixed" | "innerVal",
+      innerValSubjects: num("inner-val-subjects", values["inner-val-subjects"], 2, { int: true, min: 1 }),
+      optimistic: values.optimistic,
+    },
+    folds,
+    shard: values.shard,
+    outDir: values.out,
+    restart: values.restart,
+  };
+  const chosen = selectFolds(losoSplits(ds.subjects), { folds, shard: values.shard });
+  const stepsPerFold = (f: { train: number[] }) => Math.ceil(f.train.length / train.batchSize) * train.epochs;
+  const total = chosen.reduce((s, f) => s + stepsPerFold(f), 0) * (values.eval === "innerVal" ? 2 : 1);
+  console.error(
+    `merba train: ${ds.name} (${ds.protocol}, n=${ds.n}, ${ds.height}x${ds.width}) | ${values.config} | ` +
+      `${chosen.length} fold(s) of ${
+        losoSplits(ds.subjects).length
+      } | backend ${info.name} | out ${values.out}`,
+  );
+  const bar = values.quiet ? null : new ProgressBar(Math.max(1, total), { label: "LOSO" });
+  let done = 0;
+  let current = "";
+  const res = await runLoso(ds, opts, {
+    onFoldStart: (f) => void (current = `fold ${f.fold} ${f.subject}`),
+    onStep: (s) => {
+      done++;
+      bar?.update(Math.min(done, total), `${current} ep ${s.epoch} loss ${s.loss.toFixed(3)}`);
+    },
+    onFoldEnd: ({ record: r, resumed, position, count }) => {
+      if (resumed) done += stepsPerFold(chosen[position]) * (values.eval === "innerVal" ? 2 : 1);
+      const acc = r.yTrue.filter((y, i) => y === r.yPred[i]).length / r.yTrue.length;
+      const msg = `fold ${r.fold} (${r.subject}) ${position + 1}/${count}${resumed ? " [resumed]" : ""}: ` +
+        `${r.yTrue.length} test samples, accuracy ${acc.toFixed(3)}, ${r.seconds.toFixed(1)} s`;
+      if (bar) console.error(`\n${msg}`);
+      else console.error(msg);
+    },
+  });
+  console.log(summaryMarkdown(res));
+  return 0;
+}
+
+/** Runs `merge` with parsed arguments; returns the exit code. */
+export async function mergeCommand(args: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args,
+    strict: true,
+    allowPositionals: true,
+    options: { out: { type: "string" } },
+  });
+  if (positionals.length === 0) throw new UsageError("merge: give one or more run directories");
+  const out = values.out ?? positionals[0];
+  const res = await mergeRuns(positionals, collectVersions(), out);
+  console.error(
+    `merged ${res.foldsDone.length}/${res.foldsTotal} folds from ${positionals.length} dir(s) into ${out}`,
+  );
+  if (!res.complete) {
+    const missing = res.spec.dataset.subjects.map((_, i) => i).filter((i) => !res.foldsDone.includes(i));
+    console.error(`WARNING: incomplete: folds ${missing.join(",")} are missing`);
+  }
+  console.log(summaryMarkdown(res));
+  return 0;
+}
+
+/**
+ * Entry point: `cli.ts train ...` or `cli.ts merge ...`.
+ *
+ * @param argv arguments after the script name.
+ * @returns the process exit code.
+ */
+export async function main(argv: string[]): Promise<number> {
+  const [cmd, ...rest] = argv;
+  try {
+    if (cmd === "train") return await trainCommand(rest);
+    if (cmd === "merge") return await mergeCommand(rest);
+    if (cmd === "--help" || cmd === "-h" || cmd === "help") {
+      console.log(USAGE);
+      return 0;
+    }
+    throw new UsageError(`unknown command "${cmd ?? ""}": expected train or merge`);
+  } catch (e) {
+    if (e instanceof TrainingDivergedError) {
+      console.error(`\nerror: ${e.message}`);
+      return 3;
+    }
+    if (
+      e instanceof UsageError || (e instanceof TypeError && /parseArgs|option/i.test(e.message)) ||
+      e instanceof RangeError
+    ) {
+      console.error(`error: ${e.message}\n\n${USAGE}`);
+      return 2;
+    }
+    throw e;
+  }
+}
+
+if (import.meta.main) Deno.exit(await main(Deno.args));
