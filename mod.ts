@@ -40,6 +40,15 @@ export { datasetSampleFigure, flowArrowsTrace, sampleFigure } from "./lib/viz/sa
 export type { SampleFigureInput, SampleFigureOptions } from "./lib/viz/sample.ts";
 /** Scan-order drawings and the in-window receptive field of a scan set. */
 export { receptiveFieldFigure, scanOrderFigure, scanReach } from "./lib/viz/scan_order.ts";
+/** Attention figures: inter-window attention over the face, scan hidden attention per direction. */
+export {
+  scanAttentionFigure,
+  scanAttentionFromExplain,
+  windowAttentionFigure,
+  windowAttentionFromExplain,
+  windowAttentionMatrixFigure,
+} from "./lib/viz/attention.ts";
+export type { ScanAttention, WindowAttention } from "./lib/viz/attention.ts";
 /** Confusion-matrix heat map. */
 export { confusionFigure } from "./lib/viz/confusion.ts";
 /** Training curves, static or live (redrawn in place each epoch). */
