@@ -1,0 +1,99 @@
+import assert from "node:assert/strict";
+import * as tf from "@tensorflow/tfjs";
+import { join } from "node:path";
+import { main, parseOverrides } from "../../lib/train/cli.ts";
+import { runLoso } from "../../lib/train/loso.ts";
+import { formatDuration, ProgressBar } from "../../lib/train/progress.ts";
+import { linearFactory, toyDataset } from "./_fixtures.ts";
+
+await tf.setBackend("cpu");
+
+/** Captures console.log / console.error while `f` runs. */
+async function capture(f: () => Promise<number>): Promise<{ code: number; out: string; err: string }> {
+  const [log, error] = [console.log, console.error];
+  let out = "", err = "";
+  console.log = (...a: unknown[]) => void (out += a.join(" ") + "\n");
+  console.error = (...a: unknown[]) => void (err += a.join(" ") + "\n");
+  try {
+    return { code: await f(), out, err };
+  } finally {
+    [console.log, console.error] = [log, error];
+  }
+}
+
+Deno.test("parseOverrides: JSON values, bare words as strings, bad pairs rejected", () => {
+  assert.deepEqual(parseOverrides(["coarseHead=false", "scanSet=raster", "stages=[1,2]", 'x="a=b"']), {
+    coarseHead: false,
+    scanSet: "raster",
+    stages: [1, 2],
+    x: "a=b",
+  });
+  assert.throws(() => parseOverrides(["=1"]), /KEY=JSON/);
+});
+
+Deno.test("cli: usage errors exit 2 with a message naming the argument", async () => {
+  let r = await capture(() => main(["train", "--out", "x"]));
+  assert.equal(r.code, 2);
+  assert.match(r.err, /--dataset is required/);
+  r = await capture(() => main(["train", "--dataset", "synthetic", "--out", "x", "--eval", "best"]));
+  assert.equal(r.code, 2);
+  assert.match(r.err, /--eval best/);
+  r = await capture(() => main(["train", "--bogus"]));
+  assert.equal(r.code, 2);
+  r = await capture(() => main(["frobnicate"]));
+  assert.equal(r.code, 2);
+  assert.match(r.err, /unknown command "frobnicate"/);
+  r = await capture(() => main(["merge"]));
+  assert.equal(r.code, 2);
+});
+
+Deno.test("cli merge pools shard directories and flags missing folds", async () => {
+  const ds = toyDataset();
+  const train = { epochs: 2, batchSize: 12, lr: 0.05 };
+  const dirs: string[] = [];
+  for (const shard of ["1/3", "2/3"]) {
+    const d = await Deno.makeTempDir({ prefix: "merba-cli-" });
+    await runLoso(ds, { model: linearFactory, train, seed: 9, outDir: d, shard });
+    dirs.push(d);
+  }
+  const out = await Deno.makeTempDir({ prefix: "merba-cli-out-" });
+  const r = await capture(() => main(["merge", ...dirs, "--out", out]));
+  assert.equal(r.code, 0);
+  assert.match(r.err, /merged 4\/6 folds from 2 dir/);
+  assert.match(r.err, /incomplete: folds 2,5 are missing/);
+  assert.match(r.out, /PARTIAL/);
+  const res = JSON.parse(await Deno.readTextFile(join(out, "results.json")));
+  assert.deepEqual(res.foldsDone, [0, 1, 3, 4]);
+  assert.equal(res.complete, false);
+  for (const d of [...dirs, out]) await Deno.remove(d, { recursive: true });
+});
+
+Deno.test("ProgressBar: ETA from the rate; throttled plain lines off a terminal; redraw on a terminal", () => {
+  const lines: string[] = [];
+  const mk = (tty: boolean) => ({
+    writeSync: (p: Uint8Array) => (lines.push(new TextDecoder().decode(p)), p.length),
+    isTerminal: () => tty,
+  });
+  let t = 0;
+  const bar = new ProgressBar(10, { out: mk(false), minIntervalMs: 5000, now: () => t, width: 10 });
+  t = 1000;
+  bar.update(1);
+  t = 2000;
+  bar.update(2); // within 5 s of the last line: not printed
+  t = 10000;
+  bar.update(5, "loss 0.1");
+  t = 12000;
+  bar.update(10);
+  assert.equal(lines.length, 3);
+  assert.equal(lines[0], "[#.........] 1/10 0:01 ETA 0:09\n");
+  assert.equal(lines[1], "[#####.....] 5/10 0:10 ETA 0:10 loss 0.1\n");
+  assert.match(lines[2], /10\/10 0:12 ETA 0:00\n$/);
+  lines.length = 0;
+  const tty = new ProgressBar(2, { out: mk(true), now: () => t, label: "x" });
+  tty.update(1);
+  assert.ok(lines[0].startsWith("\rx ["));
+  tty.update(2);
+  assert.ok(lines[1].endsWith("\n"));
+  assert.equal(formatDuration(59.6), "1:00");
+  assert.equal(formatDuration(NaN), "--:--");
+});
