@@ -9,9 +9,17 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import "@tensorflow/tfjs-backend-webgpu";
-import { gpu } from "../_util.ts";
+import assert from "node:assert/strict";
+import { assertClose, gpu } from "../_util.ts";
+import { selectiveScan } from "../../lib/ops/selective_scan.ts";
+import { chunkedScanIsBetter, chunkLength } from "../../lib/ops/selective_scan_webgpu.ts";
 import { loadScanCase, SCAN_CASES } from "../fixtures/selective_scan/load.ts";
-import { checkGoldenCase } from "./selective_scan_test.ts";
+import {
+  caseTensors,
+  checkFinite,
+  checkGoldenCase,
+  lossWithLastState,
+} from "../fixtures/selective_scan/check.ts";
 
 const GPU_ATOL_SCALE = 10;
 
@@ -27,3 +35,53 @@ for (const path of ["sequential", "chunked", "auto"] as const) {
     });
   }
 }
+
+for (const path of ["sequential", "chunked"] as const) {
+  for (const name of ["small_full", "long_seq", "merba_window"]) {
+    Deno.test({
+      name: `selectiveScan webgpu kernel (${path}): gradient with G_last matches the cpu kernel: ${name}`,
+      ignore: !gpu,
+      fn: async () => {
+        const c = await loadScanCase(name);
+        const { b, d, n } = c.dims;
+        await tf.setBackend("cpu");
+        const W0 = tf.randomNormal([b, d, n], 0, 1, "float32", 11);
+        const w = await W0.data();
+        let args = caseTensors(c);
+        const cpu = await lossWithLastState(selectiveScan, c, args, W0);
+        tf.dispose([W0, ...Object.values(args).filter((x): x is tf.Tensor => x != null)]);
+        await tf.setBackend("webgpu");
+        args = caseTensors(c);
+        const W = tf.tensor(w, [b, d, n]);
+        const gpuGrads = await lossWithLastState(selectiveScan, c, args, W, path);
+        // GPU float32 vs CPU float64 accumulation: the fixture's gradient rtol (1e-3) and its largest
+        // gradient atol (1e-3, merba_window), which covers the 10x GPU margin of the smaller cases.
+        gpuGrads.forEach((g, i) =>
+          assertClose(g, cpu[i], { atol: 1e-3, rtol: 1e-3, what: `${name} grad ${i}` })
+        );
+        tf.dispose([W, ...Object.values(args).filter((x): x is tf.Tensor => x != null)]);
+      },
+    });
+  }
+  Deno.test({
+    name: `selectiveScan webgpu kernel (${path}): no NaN/Inf for huge softplus inputs, very negative A`,
+    ignore: !gpu,
+    fn: async () => {
+      await tf.setBackend("webgpu");
+      await checkFinite(selectiveScan, path);
+    },
+  });
+}
+
+Deno.test({
+  name: "selectiveScan webgpu: automatic path choice and chunk length",
+  fn: () => {
+    // MERba windows stay sequential; one long sequence with few lanes goes chunked
+    assert.equal(chunkedScanIsBetter(512, 32, 49, 8), false);
+    assert.equal(chunkedScanIsBetter(1, 64, 1024, 16), true);
+    assert.equal(chunkedScanIsBetter(64, 64, 1024, 16), false);
+    assert.equal(chunkLength(1024), 32);
+    assert.equal(chunkLength(49), 8);
+    assert.equal(chunkLength(1), 8);
+  },
+});
