@@ -6,27 +6,50 @@
 import { roundSig, subplotGrid } from "./grid.ts";
 import { LiveFigure, type PlotlyFigure, type PlotlyTrace } from "./plotly.ts";
 
-/** One epoch of history: `epoch` plus any numeric series (`loss`, `valLoss`, `uf1`, `lr`, ...). */
-export type EpochRecord = { epoch: number } & Record<string, number | unknown>;
+/**
+ * One epoch of history: `epoch` plus numeric series (`loss`, `uf1`, ...). Nested objects are flattened, so
+ * the trainer's `EpochLog` works as is: `eval: {test: {uf1}}` becomes the series `"test uf1"`.
+ */
+export type EpochRecord = { epoch: number } & Record<string, unknown>;
+
+/** Series never drawn by default: bookkeeping, not curves. */
+const SKIP = /^(epochs|lr|learningRate|seconds|samplesPerSec|time|ms)$|(Ms|Seconds)$/;
+
+/**
+ * Flattens a record to numeric series: nested objects join their keys with a space, and the trainer's
+ * `eval` wrapper is dropped from the names (`eval.test.uf1` -> `"test uf1"`); arrays and strings are skipped.
+ */
+export function flattenRecord(rec: Record<string, unknown>): Record<string, number> {
+  const out: Record<string, number> = {};
+  const walk = (o: Record<string, unknown>, prefix: string) => {
+    for (const [k, v] of Object.entries(o)) {
+      const name = prefix ? `${prefix} ${k}` : k;
+      if (typeof v === "number") out[name] = v;
+      else if (v && typeof v === "object" && !Array.isArray(v) && !ArrayBuffer.isView(v)) {
+        walk(v as Record<string, unknown>, prefix === "" && k === "eval" ? "" : name);
+      }
+    }
+  };
+  walk(rec, "");
+  return out;
+}
+
+function numericKeys(history: readonly Record<string, number>[]): string[] {
+  const keys = new Set<string>();
+  for (const h of history) for (const k of Object.keys(h)) if (k !== "epoch") keys.add(k);
+  return [...keys];
+}
 
 /** Options of {@link trainingCurvesFigure}. */
 export interface TrainingCurvesOptions {
-  /** Series drawn on the loss panel. @default every numeric key whose name contains "loss" */
+  /** Series drawn on the loss panel. @default every series whose name contains "loss" */
   losses?: string[];
-  /** Series drawn on the metric panel. @default every other numeric key except `epoch`, `lr`, `time*` */
+  /** Series drawn on the metric panel. @default every other series except `epochs`, `lr`, `seconds`, `samplesPerSec` */
   metrics?: string[];
   /** Figure title. @default "Training curves" */
   title?: string;
   /** Fix the x axis to `0..epochs` so a live figure does not rescale every epoch. */
   epochs?: number;
-}
-
-function numericKeys(history: readonly EpochRecord[]): string[] {
-  const keys = new Set<string>();
-  for (const h of history) {
-    for (const [k, v] of Object.entries(h)) if (k !== "epoch" && typeof v === "number") keys.add(k);
-  }
-  return [...keys];
 }
 
 /**
@@ -45,27 +68,25 @@ export function trainingCurvesFigure(
   history: readonly EpochRecord[],
   opts: TrainingCurvesOptions = {},
 ): PlotlyFigure {
-  history.forEach((h, i) => {
+  const flat = history.map((h, i) => {
     if (typeof h?.epoch !== "number") {
       throw new TypeError(`trainingCurvesFigure: history[${i}].epoch must be a number`);
     }
+    return { ...flattenRecord(h), epoch: h.epoch } as Record<string, number>;
   });
-  const keys = numericKeys(history);
+  const keys = numericKeys(flat);
   const losses = opts.losses ?? keys.filter((k) => /loss/i.test(k));
-  const metrics = opts.metrics ??
-    keys.filter((k) =>
-      !losses.includes(k) && !/^(lr|learningRate|time|seconds|ms)/i.test(k) && !/(ms|seconds)$/i.test(k)
-    );
+  const metrics = opts.metrics ?? keys.filter((k) => !losses.includes(k) && !SKIP.test(k));
   const grid = subplotGrid(2, { cols: 2, titles: ["loss", "metrics"], hGap: 0.1 });
   const series = (key: string, cell: number): PlotlyTrace => ({
     type: "scatter",
     mode: "lines+markers",
     name: key,
-    x: history.filter((h) => typeof h[key] === "number").map((h) => h.epoch),
-    y: history.filter((h) => typeof h[key] === "number").map((h) => roundSig(h[key] as number, 5)),
+    x: flat.filter((h) => typeof h[key] === "number").map((h) => h.epoch),
+    y: flat.filter((h) => typeof h[key] === "number").map((h) => roundSig(h[key], 5)),
     xaxis: grid.cells[cell].x,
     yaxis: grid.cells[cell].y,
-    ...(/^val|test/i.test(key) ? { line: { dash: "dash" } } : {}),
+    ...(/^(val|test)/i.test(key) ? { line: { dash: "dash" } } : {}),
   });
   const xRange = opts.epochs ? { range: [0, opts.epochs + 0.5] } : {};
   return {
@@ -103,9 +124,9 @@ export class LiveCurves {
     this.#fig = new LiveFigure(opts.displayId);
     this.#opts = opts;
   }
-  /** Appends a record (copied) and redraws the figure. */
+  /** Appends a record (a flattened copy) and redraws the figure. */
   async push(record: EpochRecord): Promise<void> {
-    this.history.push({ ...record });
+    this.history.push({ ...flattenRecord(record), epoch: record.epoch });
     await this.#fig.show(this.figure());
   }
   /** The current figure. */

@@ -35,3 +35,25 @@ Deno.test("LiveCurves keeps its own copy of the history", async () => {
     console.log = orig;
   }
 });
+
+Deno.test("trainingCurvesFigure takes the trainer's EpochLog: eval sets flattened, bookkeeping skipped", () => {
+  const log = (epoch: number, loss: number, uf1: number) => ({
+    epoch,
+    epochs: 3,
+    loss,
+    trainAccuracy: 0.5,
+    lr: 1e-3,
+    seconds: 2,
+    samplesPerSec: 40,
+    eval: { test: { uf1, uar: uf1, accuracy: 0.6, yPred: [0, 1] } },
+  });
+  const fig = trainingCurvesFigure([log(1, 1.5, 0.2), log(2, 1.1, 0.35)]);
+  assert.deepEqual(fig.data.map((t) => t.name), [
+    "loss",
+    "trainAccuracy",
+    "test uf1",
+    "test uar",
+    "test accuracy",
+  ]);
+  assert.deepEqual(fig.data[2].y, [0.2, 0.35]);
+});
