@@ -74,3 +74,73 @@ export type { StrainDifferences, StrainOptions } from "./lib/data/strain.ts";
 /** Flow -> [size, size, 3] (u, v, strain) input, per-channel min-max to [0, 1], area-resized. */
 export { flowToInput } from "./lib/data/flow_input.ts";
 export type { FlowInputOptions } from "./lib/data/flow_input.ts";
+
+// --- Training and LOSO evaluation (lib/train) ---
+/** UF1 / UAR / accuracy / confusion on pooled predictions, per class and per group (scikit-learn-exact). */
+export { computeMetrics, metricsTable } from "./lib/train/metrics.ts";
+export type {
+  BasicMetrics,
+  ClassMetrics,
+  Metrics,
+  MetricsOptions,
+  UnionLabelMetrics,
+} from "./lib/train/metrics.ts";
+/** AdamW with decay / no-decay parameter groups (tfjs has none), global-norm gradient clipping. */
+export { AdamW, clipByGlobalNorm, globalNorm } from "./lib/train/optimizer.ts";
+export type { AdamWOptions, AdamWState, WeightGroups } from "./lib/train/optimizer.ts";
+/** Linear warmup + cosine learning-rate schedule (per step). */
+export { warmupCosine } from "./lib/train/schedule.ts";
+export type { WarmupCosineOptions } from "./lib/train/schedule.ts";
+/** Flow-valid augmentations: horizontal flip (mirror + negate u), translation, magnitude scale. */
+export {
+  augmentBatch,
+  defaultAugment,
+  hflipFlow,
+  resolveAugment,
+  translateFlow,
+} from "./lib/train/augment.ts";
+export type { AugmentOptions } from "./lib/train/augment.ts";
+/** Seeded RNG (mulberry32), per-key seed derivation, Fisher-Yates shuffle. */
+export { deriveSeed, mulberry32, shuffleInPlace } from "./lib/train/random.ts";
+export type { Rng } from "./lib/train/random.ts";
+/** The training loop with callbacks for live plots, NaN stop, flat memory; batched prediction. */
+export {
+  balancedClassWeights,
+  DEFAULT_TRAIN,
+  defaultTrainOptions,
+  gatherX,
+  predictIndices,
+  TrainingDivergedError,
+  trainModel,
+} from "./lib/train/trainer.ts";
+export type {
+  EpochLog,
+  EvalLog,
+  EvalSet,
+  StepLog,
+  TrainableModel,
+  TrainCallbacks,
+  TrainOptions,
+  TrainResult,
+  TrainRunOptions,
+} from "./lib/train/trainer.ts";
+/** Atomic training checkpoints (last good epoch always loadable). */
+export { checkpointHook, loadLatestCheckpoint, saveCheckpoint } from "./lib/train/checkpoint.ts";
+export type { CheckpointState } from "./lib/train/checkpoint.ts";
+/** LOSO runner: pooled predictions, honest protocol, per-fold resume, shards. */
+export { buildRunSpec, collectVersions, resolveEvaluation, runFold, runLoso } from "./lib/train/loso.ts";
+export type { LosoCallbacks, LosoModel, LosoOptions, ModelFactory } from "./lib/train/loso.ts";
+/** MERba model factory for LOSO folds (dataset classes, input size and fold seed filled in). */
+export { merbaFactory } from "./lib/train/merba_factory.ts";
+/** LOSO results files: run spec, fold records, pooling, merge of shards, markdown summary. */
+export {
+  mergeRuns,
+  poolFolds,
+  protocolStatement,
+  readAllFolds,
+  summaryMarkdown,
+  writeResults,
+} from "./lib/train/results.ts";
+export type { EvaluationSpec, FoldRecord, LosoResults, RunSpec, Versions } from "./lib/train/results.ts";
+/** Terminal progress bar with ETA (CLI). */
+export { formatDuration, ProgressBar } from "./lib/train/progress.ts";
