@@ -89,9 +89,11 @@ export function selectiveScanRef(
     const Bt = tf.transpose(B, [0, 2, 1]).reshape([b, 1, l, n]);
     const deltaBu = tf.mul(tf.mul(dt, u).reshape([b, d, l, 1]), Bt);
     const Ct = tf.transpose(C, [0, 2, 1]).reshape([b, 1, l, n]); // [b, 1, l, n]
-    const aSteps = tf.unstack(deltaA, 2); // l × [b, d, n]
-    const bSteps = tf.unstack(deltaBu, 2);
-    const cSteps = tf.unstack(Ct, 2); // l × [b, 1, n]
+    // tfjs's unstack gradient fails for a single slice, hence the l = 1 case
+    const steps = (x: tf.Tensor) => (l === 1 ? [tf.squeeze(x, [2])] : tf.unstack(x, 2)) as tf.Tensor3D[];
+    const aSteps = steps(deltaA); // l × [b, d, n]
+    const bSteps = steps(deltaBu);
+    const cSteps = steps(Ct); // l × [b, 1, n]
     let h: tf.Tensor3D = tf.zeros([b, d, n]);
     const ys: tf.Tensor2D[] = [];
     for (let t = 0; t < l; t++) {
@@ -100,7 +102,8 @@ export function selectiveScanRef(
       // y[t] = Σ_n C[n, t] h[t, n]: [b, d]
       ys.push(tf.sum(tf.mul(h, cSteps[t]), 2));
     }
-    let out: tf.Tensor3D = tf.stack(ys, 2) as tf.Tensor3D; // [b, d, l]
+    // [b, d, l] (tf.stack rejects a single tensor, hence the l = 1 case)
+    let out: tf.Tensor3D = (l === 1 ? tf.expandDims(ys[0], 2) : tf.stack(ys, 2)) as tf.Tensor3D;
     // out = y + D·u
     if (D) out = tf.add(out, tf.mul(u, D.reshape([1, d, 1])));
     // out = out · silu(z),  silu(z) = z·σ(z)
