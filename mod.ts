@@ -10,6 +10,26 @@
 export { backendInfo, hasWebGPU, initBackend } from "./lib/backend.ts";
 export type { BackendInfo, BackendName } from "./lib/backend.ts";
 
+// --- Selective scan (lib/ops): the op with cpu + webgpu kernels and gradients ---
+/** Mamba's selective scan as a differentiable tfjs op (cpu and WGSL kernels, forward + backward). */
+export {
+  CHUNKED_LANES_PER_STEP,
+  CHUNKED_MIN_LENGTH,
+  chunkedScanIsBetter,
+  chunkLength,
+} from "./lib/ops/selective_scan_webgpu.ts";
+export { SELECTIVE_SCAN_BACKENDS, selectiveScan } from "./lib/ops/selective_scan.ts";
+export type {
+  SelectiveScanKernelOptions,
+  SelectiveScanOptions,
+  SelectiveScanResult,
+} from "./lib/ops/selective_scan.ts";
+/** Hidden-attention matrices α[t, s] of a selective scan, [b, d, l, l] (for plots). */
+export { scanHiddenAttention } from "./lib/ops/hidden_attention.ts";
+export type { HiddenAttentionOptions } from "./lib/ops/hidden_attention.ts";
+/** The tfjs-ops reference selective scan (slow; the oracle for tests and benchmarks). */
+export { selectiveScanRef } from "./lib/ops/selective_scan_ref.ts";
+
 // --- Visualisation (lib/viz): plotly figures for notebooks ---
 /** Plotly MIME bundles, notebook display with live updates, standalone HTML and PNG/SVG export (Chromium). */
 export {
