@@ -496,10 +496,14 @@ export class DualTVL1 {
 /**
  * One primal-dual iteration without the illumination term; returns Σ|u_new − u_old|².
  *
- * Pass 1 (per pixel, needs only the old `p`): thresholding step for `v`, then `u = v + θ·div p`, with the
+ * Primal step (per pixel, needs only the old `p`): thresholding step for `v`, then `u = v + θ·div p`, with the
  * backward-difference divergence whose first row/column use `p` itself (OpenCV's `divergence`).
- * Pass 2 (needs the new `u` at right/down neighbours): forward-difference gradient (0 on the last column/row)
- * and the projected dual update `p = (p + τ/θ·∇u) / (1 + τ/θ·|∇u|)`.
+ * Dual step (needs the new `u` at the right/down neighbours): forward-difference gradient (0 on the last
+ * column/row) and the projected update `p = (p + τ/θ·∇u) / (1 + τ/θ·|∇u|)`.
+ *
+ * Rows are interleaved for cache locality: the primal step of row y + 1 runs before the dual step of row y,
+ * which is what both need (the primal step of row y + 1 reads the old `p` of rows y and y + 1; the dual step of
+ * row y reads the new `u` of rows y and y + 1), so the result equals two full passes.
  */
 function iterate(
   w: number,
@@ -518,63 +522,100 @@ function iterate(
   theta: number,
   taut: number,
 ): number {
-  let err = 0;
+  let err = primalRow(0, w, i1wx, i1wy, grad, rhoC, u1, u2, p11, p12, p21, p22, lt, theta);
   for (let y = 0; y < h; y++) {
-    const r = y * w;
-    for (let x = 0; x < w; x++) {
-      const i = r + x;
-      const gx = i1wx[i], gy = i1wy[i], g = grad[i];
-      const a1 = u1[i], a2 = u2[i];
-      const rho = rhoC[i] + gx * a1 + gy * a2;
-      const ltg = lt * g;
-      let d1 = 0, d2 = 0;
-      if (rho < -ltg) {
-        d1 = lt * gx;
-        d2 = lt * gy;
-      } else if (rho > ltg) {
-        d1 = -lt * gx;
-        d2 = -lt * gy;
-      } else if (g > FLT_EPSILON) {
-        const fi = -rho / g;
-        d1 = fi * gx;
-        d2 = fi * gy;
-      }
-      let div1 = p11[i] + p12[i];
-      let div2 = p21[i] + p22[i];
-      if (x > 0) {
-        div1 -= p11[i - 1];
-        div2 -= p21[i - 1];
-      }
-      if (y > 0) {
-        div1 -= p12[i - w];
-        div2 -= p22[i - w];
-      }
-      u1[i] = a1 + d1 + theta * div1;
-      u2[i] = a2 + d2 + theta * div2;
-      const e1 = u1[i] - a1, e2 = u2[i] - a2;
-      err += e1 * e1 + e2 * e2;
-    }
-  }
-  const lastRow = h - 1, lastCol = w - 1;
-  for (let y = 0; y < h; y++) {
-    const r = y * w;
-    const down = y < lastRow ? w : 0;
-    for (let x = 0; x < w; x++) {
-      const i = r + x;
-      const right = x < lastCol ? 1 : 0;
-      const c1 = u1[i], c2 = u2[i];
-      // With `right`/`down` = 0 the difference is c - c = 0: OpenCV's zero gradient on the last column/row.
-      const u1x = u1[i + right] - c1, u1y = u1[i + down] - c1;
-      const u2x = u2[i + right] - c2, u2y = u2[i + down] - c2;
-      const ng1 = 1 + taut * Math.sqrt(u1x * u1x + u1y * u1y);
-      const ng2 = 1 + taut * Math.sqrt(u2x * u2x + u2y * u2y);
-      p11[i] = (p11[i] + taut * u1x) / ng1;
-      p12[i] = (p12[i] + taut * u1y) / ng1;
-      p21[i] = (p21[i] + taut * u2x) / ng2;
-      p22[i] = (p22[i] + taut * u2y) / ng2;
-    }
+    if (y + 1 < h) err += primalRow(y + 1, w, i1wx, i1wy, grad, rhoC, u1, u2, p11, p12, p21, p22, lt, theta);
+    dualRow(y, w, h, u1, u2, p11, p12, p21, p22, taut);
   }
   return err;
+}
+
+/** Primal step on row y; returns the row's Σ|Δu|². */
+function primalRow(
+  y: number,
+  w: number,
+  i1wx: Float32Array,
+  i1wy: Float32Array,
+  grad: Float32Array,
+  rhoC: Float32Array,
+  u1: Float32Array,
+  u2: Float32Array,
+  p11: Float32Array,
+  p12: Float32Array,
+  p21: Float32Array,
+  p22: Float32Array,
+  lt: number,
+  theta: number,
+): number {
+  let err = 0;
+  const r = y * w;
+  // Offset of the row above; on the first row the "previous" p is taken as 0 (OpenCV's divergence).
+  const up = y > 0 ? w : 0;
+  const upMask = y > 0 ? 1 : 0;
+  for (let x = 0; x < w; x++) {
+    const i = r + x;
+    const gx = i1wx[i], gy = i1wy[i], g = grad[i];
+    const a1 = u1[i], a2 = u2[i];
+    const rho = rhoC[i] + gx * a1 + gy * a2;
+    const ltg = lt * g;
+    let d1 = 0, d2 = 0;
+    if (rho < -ltg) {
+      d1 = lt * gx;
+      d2 = lt * gy;
+    } else if (rho > ltg) {
+      d1 = -lt * gx;
+      d2 = -lt * gy;
+    } else if (g > FLT_EPSILON) {
+      const fi = -rho / g;
+      d1 = fi * gx;
+      d2 = fi * gy;
+    }
+    let div1 = p11[i] + p12[i] - upMask * p12[i - up];
+    let div2 = p21[i] + p22[i] - upMask * p22[i - up];
+    if (x > 0) {
+      div1 -= p11[i - 1];
+      div2 -= p21[i - 1];
+    }
+    const n1 = Math.fround(a1 + d1 + theta * div1);
+    const n2 = Math.fround(a2 + d2 + theta * div2);
+    u1[i] = n1;
+    u2[i] = n2;
+    err += (n1 - a1) * (n1 - a1) + (n2 - a2) * (n2 - a2);
+  }
+  return err;
+}
+
+/** Dual step on row y (needs the new u on rows y and y + 1). */
+function dualRow(
+  y: number,
+  w: number,
+  h: number,
+  u1: Float32Array,
+  u2: Float32Array,
+  p11: Float32Array,
+  p12: Float32Array,
+  p21: Float32Array,
+  p22: Float32Array,
+  taut: number,
+): void {
+  const r = y * w;
+  // With `down` = 0 (last row) or `right` = 0 (last column) the difference is c − c = 0: OpenCV's zero
+  // forward gradient there.
+  const down = y < h - 1 ? w : 0;
+  const lastCol = w - 1;
+  for (let x = 0; x < w; x++) {
+    const i = r + x;
+    const right = x < lastCol ? 1 : 0;
+    const c1 = u1[i], c2 = u2[i];
+    const u1x = u1[i + right] - c1, u1y = u1[i + down] - c1;
+    const u2x = u2[i + right] - c2, u2y = u2[i + down] - c2;
+    const k1 = 1 / (1 + taut * Math.sqrt(u1x * u1x + u1y * u1y));
+    const k2 = 1 / (1 + taut * Math.sqrt(u2x * u2x + u2y * u2y));
+    p11[i] = (p11[i] + taut * u1x) * k1;
+    p12[i] = (p12[i] + taut * u1y) * k1;
+    p21[i] = (p21[i] + taut * u2x) * k2;
+    p22[i] = (p22[i] + taut * u2y) * k2;
+  }
 }
 
 function toScaled(src: Uint8Array | Float32Array, dst: Float32Array, floatScale: number): void {

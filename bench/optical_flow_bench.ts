@@ -1,0 +1,302 @@
+/**
+ * Optical-flow benchmark: our TypeScript TV-L1 against OpenCV 4.6's contrib `DualTVL1OpticalFlow`, and
+ * opencv.js Farneback against native OpenCV Farneback, on the same synthetic pairs in the same run.
+ *
+ *   deno run -A bench/optical_flow_bench.ts [--repeats 7] [--sizes 96,128,240] [--no-e2e] [--python /usr/bin/python3]
+ *
+ * Needs Debian's `python3-opencv` (`apt-get install -y python3-opencv`; /usr/bin/python3 has `cv2.optflow`).
+ * The pairs: an analytic texture (random cosines + Gaussian blobs around grey 128, as the golden fixtures) and
+ * the same texture displaced by a smooth field of Gaussian bumps up to about 1.5 px (micro-expression scale),
+ * rounded to uint8. Reported: median wall time after one warm-up, ratio ours / OpenCV, median CPU time of
+ * ours and single-threaded OpenCV (steadier than wall time on a shared machine), mean endpoint error to
+ * the generating displacement (interior, 8 px margin) and the mean distance between the two TV-L1 flows.
+ *
+ * The end-to-end part times the preprocessing of the shipped synthetic dataset (`data/synthetic`: read PNG
+ * frames, TV-L1 onset -> apex on the full frame, flowToInput to 28×28×3) when that tree exists.
+ *
+ * @module
+ */
+import { join } from "node:path";
+import process from "node:process";
+import { DualTVL1, opticalFlowTVL1 } from "../lib/data/optical_flow.ts";
+import { opticalFlowFarneback } from "../lib/data/farneback.ts";
+import { flowToInput } from "../lib/data/flow_input.ts";
+import type { Flow, GrayImage } from "../lib/data/types.ts";
+
+const args = Deno.args;
+const arg = (name: string, def: string) => {
+  const i = args.indexOf(name);
+  return i >= 0 && i + 1 < args.length ? args[i + 1] : def;
+};
+const repeats = Number(arg("--repeats", "7"));
+const sizes = arg("--sizes", "96,128,240").split(",").map(Number);
+const python = arg("--python", "/usr/bin/python3");
+const e2e = !args.includes("--no-e2e");
+
+/** Deterministic LCG in [0, 1). */
+function lcg(seed: number): () => number {
+  let s = seed >>> 0 || 1;
+  return () => (s = (s * 16807) % 2147483647) / 2147483647;
+}
+
+interface Pair {
+  name: string;
+  prev: GrayImage;
+  next: GrayImage;
+  truth: Flow;
+}
+
+/**
+ * prev(p) = T(p), next(q) = T(q − g(q)); the flow f on the prev grid solves f(p) = g(p + f(p)) (fixed point).
+ */
+function makePair(size: number, seed: number): Pair {
+  const rnd = lcg(seed);
+  const waves = Array.from({ length: 60 }, () => {
+    const f = 0.02 + 0.16 * rnd(), t = 2 * Math.PI * rnd();
+    return {
+      fx: f * Math.cos(t),
+      fy: f * Math.sin(t),
+      p: 2 * Math.PI * rnd(),
+      a: (0.5 + 0.5 * rnd()) / Math.sqrt(60),
+    };
+  });
+  const blobs = Array.from({ length: 8 }, () => ({
+    x: size * rnd(),
+    y: size * rnd(),
+    s: size * (0.03 + 0.07 * rnd()),
+    a: 0.6 * (rnd() - 0.5),
+  }));
+  const T = (x: number, y: number) => {
+    let v = 0;
+    for (const w of waves) v += w.a * Math.cos(2 * Math.PI * (w.fx * x + w.fy * y) + w.p);
+    for (const b of blobs) v += b.a * Math.exp(-((x - b.x) ** 2 + (y - b.y) ** 2) / (2 * b.s * b.s));
+    return 128 + 55 * v;
+  };
+  const bumps = Array.from({ length: 6 }, () => {
+    const ang = 2 * Math.PI * rnd();
+    const mag = 0.5 + 1.0 * rnd();
+    return {
+      x: size * (0.2 + 0.6 * rnd()),
+      y: size * (0.2 + 0.6 * rnd()),
+      s: size * (0.08 + 0.08 * rnd()),
+      dx: mag * Math.cos(ang),
+      dy: mag * Math.sin(ang),
+    };
+  });
+  const g = (x: number, y: number): [number, number] => {
+    let dx = 0, dy = 0;
+    for (const b of bumps) {
+      const k = Math.exp(-((x - b.x) ** 2 + (y - b.y) ** 2) / (2 * b.s * b.s));
+      dx += b.dx * k;
+      dy += b.dy * k;
+    }
+    return [dx, dy];
+  };
+  const n = size * size;
+  const prev = new Uint8Array(n), next = new Uint8Array(n);
+  const u = new Float32Array(n), v = new Float32Array(n);
+  const q = (x: number) => Math.min(255, Math.max(0, Math.round(x)));
+  for (let y = 0; y < size; y++) {
+    for (let x = 0; x < size; x++) {
+      const i = y * size + x;
+      prev[i] = q(T(x, y));
+      const [gx, gy] = g(x, y);
+      next[i] = q(T(x - gx, y - gy));
+      let fx = 0, fy = 0;
+      for (let it = 0; it < 50; it++) [fx, fy] = g(x + fx, y + fy);
+      u[i] = fx;
+      v[i] = fy;
+    }
+  }
+  return {
+    name: `warp_${size}`,
+    prev: { width: size, height: size, data: prev },
+    next: { width: size, height: size, data: next },
+    truth: { width: size, height: size, u, v },
+  };
+}
+
+function epe(a: Flow, b: Flow, margin = 8): number {
+  let s = 0, n = 0;
+  for (let y = margin; y < a.height - margin; y++) {
+    for (let x = margin; x < a.width - margin; x++) {
+      const i = y * a.width + x;
+      s += Math.hypot(a.u[i] - b.u[i], a.v[i] - b.v[i]);
+      n++;
+    }
+  }
+  return s / n;
+}
+
+/** Median wall and CPU time (ms) of `n` calls after one warm-up call. */
+async function timeIt(
+  fn: () => unknown | Promise<unknown>,
+  n: number,
+): Promise<{ wall: number; cpu: number }> {
+  await fn();
+  const wall: number[] = [];
+  const cpu: number[] = [];
+  for (let k = 0; k < n; k++) {
+    const t0 = performance.now();
+    const c0 = process.cpuUsage();
+    await fn();
+    const c = process.cpuUsage(c0);
+    wall.push(performance.now() - t0);
+    cpu.push((c.user + c.system) / 1000);
+  }
+  const med = (a: number[]) => a.sort((x, y) => x - y)[Math.floor(a.length / 2)];
+  return { wall: med(wall), cpu: med(cpu) };
+}
+
+const pairs = sizes.map((s) => makePair(s, 1000 + s));
+const dir = await Deno.makeTempDir({ prefix: "merba_flow_bench_" });
+try {
+  const manifest = {
+    repeats,
+    out_dir: dir,
+    pairs: await Promise.all(pairs.map(async (p) => {
+      await Deno.writeFile(join(dir, `${p.name}.prev.u8`), p.prev.data as Uint8Array);
+      await Deno.writeFile(join(dir, `${p.name}.next.u8`), p.next.data as Uint8Array);
+      return {
+        name: p.name,
+        width: p.prev.width,
+        height: p.prev.height,
+        prev: join(dir, `${p.name}.prev.u8`),
+        next: join(dir, `${p.name}.next.u8`),
+      };
+    })),
+  };
+  await Deno.writeTextFile(join(dir, "manifest.json"), JSON.stringify(manifest));
+
+  console.log(`Running OpenCV (${python} bench/opencv_tvl1.py) ...`);
+  const out = await new Deno.Command(python, {
+    args: [new URL("./opencv_tvl1.py", import.meta.url).pathname, join(dir, "manifest.json")],
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  if (!out.success) {
+    throw new Error(
+      `bench/opencv_tvl1.py failed (is python3-opencv installed?):\n${new TextDecoder().decode(out.stderr)}`,
+    );
+  }
+  const cv = JSON.parse(new TextDecoder().decode(out.stdout));
+  type Timing = { median_ms: number; median_cpu_ms: number };
+  type CvRow = { name: string; threads: number; tvl1: Timing; farneback: Timing };
+  const cvRow = (name: string, threads: number) =>
+    (cv.results as CvRow[]).find((r) => r.name === name && r.threads === threads);
+
+  console.log(`Running ours (${repeats} repeats after a warm-up) ...`);
+  const rows: string[][] = [];
+  const fbRows: string[][] = [];
+  for (const p of pairs) {
+    const { width: w, height: h } = p.prev;
+    const ours = opticalFlowTVL1(p.prev, p.next);
+    const cvFlowRaw = new Float32Array((await Deno.readFile(join(dir, `${p.name}.tvl1.f32`))).buffer);
+    const cvFlow: Flow = {
+      width: w,
+      height: h,
+      u: cvFlowRaw.filter((_, i) => i % 2 === 0),
+      v: cvFlowRaw.filter((_, i) => i % 2 === 1),
+    };
+    const solver = new DualTVL1(w, h);
+    const tFresh = await timeIt(() => opticalFlowTVL1(p.prev, p.next), repeats);
+    const tReuse = await timeIt(() => solver.calc(p.prev, p.next), repeats);
+    const tFb = await timeIt(() => opticalFlowFarneback(p.prev, p.next), repeats);
+    const c2 = cvRow(p.name, cv.default_threads)!;
+    const c1 = cvRow(p.name, 1) ?? c2;
+    rows.push([
+      `${w}×${h}`,
+      c2.tvl1.median_ms.toFixed(1),
+      c1.tvl1.median_ms.toFixed(1),
+      tFresh.wall.toFixed(1),
+      tReuse.wall.toFixed(1),
+      (tFresh.wall / c2.tvl1.median_ms).toFixed(2),
+      (tFresh.wall / c1.tvl1.median_ms).toFixed(2),
+      `${c1.tvl1.median_cpu_ms.toFixed(0)} / ${tFresh.cpu.toFixed(0)} = ${
+        (tFresh.cpu / c1.tvl1.median_cpu_ms).toFixed(2)
+      }`,
+      epe(ours, p.truth).toFixed(4),
+      epe(cvFlow, p.truth).toFixed(4),
+      epe(ours, cvFlow).toFixed(4),
+    ]);
+    fbRows.push([
+      `${w}×${h}`,
+      c2.farneback.median_ms.toFixed(1),
+      c1.farneback.median_ms.toFixed(1),
+      tFb.wall.toFixed(1),
+      (tFb.wall / c2.farneback.median_ms).toFixed(2),
+    ]);
+  }
+  const table = (head: string[], body: string[][]) =>
+    [
+      `| ${head.join(" | ")} |`,
+      `|${head.map(() => " ---: |").join("")}`,
+      ...body.map((r) => `| ${r.join(" | ")} |`),
+    ]
+      .join("\n");
+  const threads = cv.default_threads;
+  console.log(
+    `\nTV-L1 (OpenCV ${cv.opencv} contrib DualTVL1 defaults vs ours, same defaults); ms = median wall time`,
+  );
+  console.log(table([
+    "pair",
+    `OpenCV ${threads} thr ms`,
+    "OpenCV 1 thr ms",
+    "ours ms",
+    "ours reused solver ms",
+    `ours / OpenCV ${threads} thr`,
+    "ours / OpenCV 1 thr",
+    "CPU ms OpenCV 1 thr / ours = ratio",
+    "EPE ours px",
+    "EPE OpenCV px",
+    "mean |ours − OpenCV| px",
+  ], rows));
+  console.log(`\nFarneback (0.5, 3, 15, 3, 5, 1.2, 0): native OpenCV ${cv.opencv} vs opencv.js 5.0.0 (WASM)`);
+  console.log(
+    table([
+      "pair",
+      `OpenCV ${threads} thr ms`,
+      "OpenCV 1 thr ms",
+      "opencv.js ms",
+      `opencv.js / OpenCV ${threads} thr`,
+    ], fbRows),
+  );
+
+  if (e2e) await endToEnd();
+} finally {
+  await Deno.remove(dir, { recursive: true });
+}
+
+/** Times reading + TV-L1 + flowToInput over the shipped synthetic dataset, when present. */
+async function endToEnd(): Promise<void> {
+  const root = new URL("../data/synthetic/", import.meta.url).pathname;
+  try {
+    await Deno.stat(root);
+  } catch {
+    console.log(`\nEnd to end: skipped (${root} not found).`);
+    return;
+  }
+  const { loadSyntheticSamples } = await import("../lib/data/synthetic.ts");
+  const { readGray } = await import("../lib/data/image_io.ts");
+  const samples = await loadSyntheticSamples(root);
+  const t0 = performance.now();
+  let tFlow = 0;
+  let size = "";
+  for (const s of samples) {
+    const onset = await readGray(s.onsetPath);
+    const apex = await readGray(s.apexPath);
+    size = `${onset.width}×${onset.height}`;
+    const t1 = performance.now();
+    const flow = opticalFlowTVL1(onset, apex);
+    tFlow += performance.now() - t1;
+    flowToInput(flow, { size: 28 });
+  }
+  const total = performance.now() - t0;
+  const per = total / samples.length;
+  console.log(
+    `\nEnd to end (data/synthetic, ${samples.length} samples, ${size} frames -> 28×28×3): ` +
+      `${(total / 1000).toFixed(1)} s total, ${per.toFixed(0)} ms/sample (TV-L1 ${
+        (tFlow / samples.length).toFixed(0)
+      } ms/sample); 250 samples ≈ ${(per * 250 / 1000).toFixed(1)} s (measured rate × 250).`,
+  );
+}
