@@ -49,7 +49,7 @@ export function merbaFactory(
     config: (classes, inputSize) =>
       resolveMerbaConfig(nameOrConfig, fill(classes, inputSize, 0)) as unknown as Record<string, unknown>,
     create: (classes, inputSize, seed) =>
-      createMerba(nameOrConfig, fill(classes, inputSize, seed)) as LosoModel,
+      createMerba(nameOrConfig, fill(classes, inputSize, seed)),
     ...(save ? { save } : {}),
   };
 }

@@ -104,3 +104,25 @@ export const linearFactory: ModelFactory = {
   config: (classes, [h, w]) => ({ kind: "linear", inputs: h * w * 3, classes: classes.fine.length }),
   create: (classes, [h, w], seed) => new LinearModel(h * w * 3, classes.fine.length, seed),
 };
+
+/** The samples `idx` of a dataset as a new dataset (copies x and the per-sample arrays). */
+export function subsetDataset(
+  ds: FlowDataset,
+  idx: readonly number[],
+  name = `${ds.name}-subset`,
+): FlowDataset {
+  const per = ds.height * ds.width * 3;
+  const x = new Float32Array(idx.length * per);
+  idx.forEach((k, i) => x.set(ds.x.subarray(k * per, (k + 1) * per), i * per));
+  return {
+    ...ds,
+    name,
+    n: idx.length,
+    x,
+    fine: Int32Array.from(idx, (i) => ds.fine[i]),
+    coarse: Int32Array.from(idx, (i) => ds.coarse[i]),
+    subjects: idx.map((i) => ds.subjects[i]),
+    datasets: idx.map((i) => ds.datasets[i]),
+    ids: idx.map((i) => ds.ids[i]),
+  };
+}
