@@ -73,9 +73,9 @@ export function confusionFigure(
       },
       xaxis: { title: { text: "predicted" }, type: "category", side: "bottom" },
       yaxis: { title: { text: "true" }, type: "category", autorange: "reversed" },
-      width: 160 + 70 * k,
-      height: 140 + 60 * k,
-      margin: { l: 90, r: 20, t: 60, b: 70 },
+      width: Math.max(420, 220 + 75 * k),
+      height: Math.max(360, 180 + 60 * k),
+      margin: { l: 100, r: 20, t: 80, b: 70 },
     },
   };
 }

@@ -1,0 +1,73 @@
+/**
+ * Browser test of the notebook HTML exports: opens each page in headless Chromium, checks in the DOM that
+ * every plotly output was drawn by plotly.js (a `.merba-plotly` div holding a `main-svg` plot), and saves a
+ * screenshot next to the page (`<name>.png`).
+ *
+ * Usage: deno run -A scripts/browser_test.ts out/notebooks/01_getting_started.html [...]
+ * Exit status 1 when a page has no plotly output, an output was not drawn, or Chromium is missing.
+ *
+ * @module
+ */
+import { resolve } from "node:path";
+import { CHROMIUM_FLAGS, findChromium } from "../lib/viz/plotly.ts";
+
+const pages = Deno.args;
+if (!pages.length) {
+  console.error("usage: deno run -A scripts/browser_test.ts PAGE.html [...]");
+  Deno.exit(2);
+}
+const chromium = findChromium();
+if (!chromium) {
+  console.error(
+    "[browser-test] no Chromium found (chromium, chromium-browser, google-chrome on PATH, or MERBA_CHROMIUM);" +
+      " install it with `apt-get install chromium`",
+  );
+  Deno.exit(1);
+}
+
+async function chrome(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  const profile = await Deno.makeTempDir({ prefix: "merba-browser-" });
+  try {
+    const res = await new Deno.Command(chromium!, {
+      args: [...CHROMIUM_FLAGS, `--user-data-dir=${profile}`, "--allow-file-access-from-files", ...args],
+      stdout: "piped",
+      stderr: "piped",
+      signal: AbortSignal.timeout(180_000),
+    }).output();
+    const dec = new TextDecoder();
+    return { code: res.code, stdout: dec.decode(res.stdout), stderr: dec.decode(res.stderr) };
+  } finally {
+    await Deno.remove(profile, { recursive: true }).catch(() => {});
+  }
+}
+
+let failures = 0;
+for (const page of pages) {
+  const url = new URL(`file://${await Deno.realPath(page)}`).href;
+  const { stdout: dom, stderr } = await chrome(["--virtual-time-budget=30000", "--dump-dom", url]);
+  // Each plotly output div (attribute order varies: nbconvert sorts them), up to the next one.
+  const starts = [...dom.matchAll(/<div\b[^>]*\bmerba-plotly\b[^>]*>/g)].map((m) => m.index!);
+  const outputs = starts.map((s, i) => dom.slice(s, starts[i + 1] ?? dom.length));
+  const drawn = outputs.filter((o) => /class="main-svg"/.test(o)).length;
+  // The fallback text a div gets when window.Plotly is missing (not the same words inside the script).
+  const notLoaded = (dom.match(/>plotly\.js not loaded</g) ?? []).length;
+  const shot = page.replace(/\.html$/, "") + ".png";
+  const shotRes = await chrome([
+    "--virtual-time-budget=30000",
+    "--window-size=1280,2400",
+    `--screenshot=${resolve(shot)}`,
+    url,
+  ]);
+  const shotOk = await Deno.stat(shot).then((s) => s.size > 1000).catch(() => false);
+  const ok = outputs.length > 0 && drawn === outputs.length && notLoaded === 0 && shotOk;
+  console.log(
+    `[browser-test] ${ok ? "ok" : "FAILED"}: ${page}: ${drawn}/${outputs.length} plotly outputs drawn` +
+      `${notLoaded ? `, ${notLoaded} without plotly.js` : ""}; screenshot ${shotOk ? shot : "missing"}`,
+  );
+  if (!ok) {
+    failures++;
+    if (!dom) console.error(stderr.split("\n").slice(-5).join("\n"));
+    if (!shotOk) console.error(shotRes.stderr.split("\n").slice(-5).join("\n"));
+  }
+}
+Deno.exit(failures ? 1 : 0);

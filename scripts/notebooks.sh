@@ -1,0 +1,106 @@
+#!/usr/bin/env bash
+# The README's main command: sets up the notebook environment and runs every notebook headless.
+#
+#   scripts/notebooks.sh                 # all notebooks/NN_*.ipynb
+#   scripts/notebooks.sh notebooks/02_scan_directions.ipynb   # a subset
+#   scripts/notebooks.sh --setup-only    # environment only (then: .venv/bin/jupyter lab, see README)
+#
+# 1. deno (scripts/env.sh) and a project-local Python virtualenv .venv with pinned Jupyter tools
+#    (nbclient 0.11 for the output-race fix, nbconvert, JupyterLab, and plotly, which brings the
+#    jupyterlab-plotly renderer);
+# 2. the Deno kernelspec, installed with --force into .cache/jupyter (XDG_DATA_HOME / JUPYTER_PATH), so
+#    it always points at this deno and never touches ~/.local;
+# 3. executes each notebook top to bottom (scripts/run_notebooks.py: no lost outputs) into out/notebooks/
+#    (<name>.ipynb executed, <name>.html export drawing the plotly figures offline);
+# 4. checks every cell tagged `figure` produced a plotly figure and no cell raised;
+# 5. type-checks the notebook code (exported to out/notebooks/typecheck/*.ts, then deno check);
+# 6. browser test: headless Chromium opens the HTML exports, checks the plotly DOM, saves screenshots
+#    (installs Debian's chromium with apt-get when missing and allowed).
+# Safe to re-run. Exit status 1 if any step fails (later steps still run).
+set -uo pipefail
+source "$(dirname "$0")/env.sh"
+set +e
+cd "$ROOT"
+
+SETUP_ONLY=0
+NOTEBOOKS=()
+for a in "$@"; do
+  case "$a" in
+    --setup-only) SETUP_ONLY=1 ;;
+    *) NOTEBOOKS+=("$a") ;;
+  esac
+done
+if [ ${#NOTEBOOKS[@]} -eq 0 ]; then NOTEBOOKS=(notebooks/[0-9][0-9]_*.ipynb); fi
+OUT="$ROOT/out/notebooks"
+fail=0
+step() { echo "[notebooks] $*"; }
+
+# --- 1. Python tools -------------------------------------------------------------------------------
+REQS=("nbclient==0.11.*" "nbconvert==7.17.*" "nbformat==5.*" "jupyterlab==4.6.*" "plotly==7.1.*")
+STAMP=".venv/.merba-notebooks-$(echo "${REQS[*]}" | md5sum | cut -c1-12)"
+if [ ! -f "$STAMP" ]; then
+  step "creating .venv with ${REQS[*]} ..."
+  python3 -m venv .venv || { echo "[notebooks] python3 -m venv failed (Debian: apt-get install python3-venv)"; exit 1; }
+  # --retries 1: where the default index is unreachable, fall through to configured mirrors quickly.
+  .venv/bin/pip install --quiet --retries "${PIP_RETRIES:-1}" "${REQS[@]}" || {
+    echo "[notebooks] pip install failed"
+    exit 1
+  }
+  touch "$STAMP"
+fi
+PY="$ROOT/.venv/bin/python"
+
+# --- 2. Deno kernelspec (project-local) --------------------------------------------------------------
+export XDG_DATA_HOME="$ROOT/.cache/xdg-data"
+export JUPYTER_PATH="$XDG_DATA_HOME/jupyter"
+export JUPYTER_RUNTIME_DIR="$ROOT/.cache/jupyter-runtime"
+export JUPYTER_PLATFORM_DIRS=1
+mkdir -p "$JUPYTER_PATH" "$JUPYTER_RUNTIME_DIR"
+"$DENO" jupyter --install --force --name deno --display "Deno" >/dev/null || {
+  echo "[notebooks] deno jupyter --install failed"
+  exit 1
+}
+step "kernel: $("$PY" -m jupyter kernelspec list 2>/dev/null | grep -E '^\s+deno ' | sed 's/^ *//')"
+if [ "$SETUP_ONLY" = 1 ]; then
+  step "environment ready. Open the notebooks with:"
+  echo "  XDG_DATA_HOME=$XDG_DATA_HOME JUPYTER_PATH=$JUPYTER_PATH .venv/bin/jupyter lab notebooks/"
+  exit 0
+fi
+
+# --- 3. execute -----------------------------------------------------------------------------------
+mkdir -p "$OUT"
+PLOTLY_JS=$("$DENO" eval 'import { plotlyJsPath } from "./lib/viz/plotly.ts"; console.log(plotlyJsPath())')
+step "executing ${#NOTEBOOKS[@]} notebook(s) -> out/notebooks/"
+"$PY" scripts/run_notebooks.py --out "$OUT" --plotly-js "$PLOTLY_JS" "${NOTEBOOKS[@]}" || fail=1
+
+EXECUTED=()
+HTML=()
+for nb in "${NOTEBOOKS[@]}"; do
+  name=$(basename "$nb" .ipynb)
+  [ -f "$OUT/$name.ipynb" ] && EXECUTED+=("$OUT/$name.ipynb")
+  [ -f "$OUT/$name.html" ] && HTML+=("$OUT/$name.html")
+done
+
+# --- 4. expected figures --------------------------------------------------------------------------
+step "checking figures"
+if [ ${#EXECUTED[@]} -gt 0 ]; then "$PY" scripts/check_notebooks.py figures "${EXECUTED[@]}" || fail=1; else fail=1; fi
+
+# --- 5. type-check the notebook code --------------------------------------------------------------
+step "type-checking notebook code"
+rm -rf "$OUT/typecheck"
+"$PY" scripts/check_notebooks.py scripts --out "$OUT/typecheck" "${NOTEBOOKS[@]}" &&
+  "$DENO" check "$OUT"/typecheck/*.ts || fail=1
+
+# --- 6. browser test ------------------------------------------------------------------------------
+if ! command -v chromium >/dev/null 2>&1 && [ -z "${MERBA_CHROMIUM:-}" ]; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    step "installing Debian chromium for the browser test ..."
+    apt-get install -y -q -o DPkg::Lock::Timeout=600 chromium >/dev/null 2>&1 ||
+      { apt-get update -q >/dev/null 2>&1 && apt-get install -y -q -o DPkg::Lock::Timeout=600 chromium >/dev/null 2>&1; }
+  fi
+fi
+step "browser test"
+if [ ${#HTML[@]} -gt 0 ]; then "$DENO" run -A scripts/browser_test.ts "${HTML[@]}" || fail=1; else fail=1; fi
+
+if [ "$fail" = 0 ]; then step "all notebook checks passed"; else step "FAILED (see above)"; fi
+exit "$fail"
