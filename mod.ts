@@ -95,6 +95,68 @@ export type { StrainDifferences, StrainOptions } from "./lib/data/strain.ts";
 export { flowToInput } from "./lib/data/flow_input.ts";
 export type { FlowInputOptions } from "./lib/data/flow_input.ts";
 
+// --- Datasets, protocols, LOSO folds, flow cache (lib/data) ---
+/** Dataset loaders -> SampleRef[] + warnings: CASME II, SAMM, SMIC-HS, CAS(ME)^3 part A, MEGC2019 composite. */
+export { CASME2_EMOTIONS, CASME2_MEB_FIXES, loadCasme2 } from "./lib/data/datasets/casme2.ts";
+export type { Casme2Options } from "./lib/data/datasets/casme2.ts";
+export { loadSamm, SAMM_EMOTIONS, SAMM_MEB_FIXES } from "./lib/data/datasets/samm.ts";
+export type { SammOptions } from "./lib/data/datasets/samm.ts";
+export { loadSmic, SMIC_EMOTIONS, smicCanonical } from "./lib/data/datasets/smic.ts";
+export type { SmicOptions } from "./lib/data/datasets/smic.ts";
+export { CASME3_EMOTIONS, CASME3_MEB_FIXES, loadCasme3 } from "./lib/data/datasets/casme3.ts";
+export type { Casme3Options } from "./lib/data/datasets/casme3.ts";
+export { loadComposite, MEGC_CLASSES, readCompositeList } from "./lib/data/datasets/composite.ts";
+export type { CompositeListRow, CompositeParts } from "./lib/data/datasets/composite.ts";
+/** Loader building blocks: label tables (xlsx/csv), numbered frame folders, apex rules. */
+export { listFrames, maxFlowApex, middleApex, readTable } from "./lib/data/datasets/common.ts";
+export type {
+  ApexContext,
+  ApexOptions,
+  ApexRule,
+  FrameFile,
+  FrameScorer,
+  LabelFix,
+  LoaderOptions,
+  LoadResult,
+} from "./lib/data/datasets/common.ts";
+/** Class protocols as data (5/3-class, CAS(ME)^3 7/4/3, MEGC2019, synthetic) and their application. */
+export {
+  applyProtocol,
+  flatHierarchy,
+  getProtocol,
+  hierarchy,
+  listProtocols,
+  MEGC_EMOTION_CLASS,
+  PROTOCOLS,
+  registerProtocol,
+  validateProtocol,
+} from "./lib/data/protocols.ts";
+export type { Protocol, ProtocolResult } from "./lib/data/protocols.ts";
+/** Leave-one-subject-out folds by dataset-prefixed subject; fold selection and "i/n" shards. */
+export { losoSplits, selectFolds } from "./lib/data/loso.ts";
+export type { FoldSelection, LosoFold } from "./lib/data/loso.ts";
+/** Flow dataset file format (MERBAFLW v1) and the per-sample flow cache. */
+export {
+  decodeFlowDataset,
+  encodeFlowDataset,
+  FLOW_DATASET_MAGIC,
+  FLOW_DATASET_VERSION,
+  FlowCache,
+  loadFlowDataset,
+  saveFlowDataset,
+} from "./lib/data/cache.ts";
+/** Samples -> FlowDataset (onset -> apex flow, cached per sample); max-flow apex scorer. */
+export { flowMagnitudeScorer, preprocessDataset } from "./lib/data/preprocess.ts";
+export type {
+  FaceCrop,
+  FlowMethod,
+  InputBuilder,
+  PreprocessOptions,
+  PreprocessProgress,
+} from "./lib/data/preprocess.ts";
+/** The `deno task preprocess` command line as a function (returns the exit code). */
+export { preprocessMain } from "./lib/data/preprocess_cli.ts";
+
 // --- Training and LOSO evaluation (lib/train) ---
 /** UF1 / UAR / accuracy / confusion on pooled predictions, per class and per group (scikit-learn-exact). */
 export { computeMetrics, metricsTable } from "./lib/train/metrics.ts";

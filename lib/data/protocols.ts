@@ -12,7 +12,6 @@
  */
 
 import { type ClassHierarchy, DatasetError, type SampleRef } from "./types.ts";
-import { SYNTHETIC_CLASSES } from "./synthetic_aus.ts";
 
 /** A class protocol. */
 export interface Protocol {
@@ -131,6 +130,16 @@ const BUILTIN: Protocol[] = [
     exclude: ["others"],
   },
   {
+    name: "smic-3class",
+    datasets: ["smic"],
+    description:
+      "SMIC-HS 3-class from the emotion folders: negative 70, positive 51, surprise 43 = 164 / 16 " +
+      "subjects. Fine = coarse.",
+    classes: flatHierarchy(["negative", "positive", "surprise"]),
+    emotionToFine: identity(["negative", "positive", "surprise"]),
+    exclude: [],
+  },
+  {
     name: "casme3-7class",
     datasets: ["casme3"],
     description: "CAS(ME)^3 part A 7-class (v2 label file: disgust 250, surprise 187, others 161, fear 86, " +
@@ -216,24 +225,29 @@ const BUILTIN: Protocol[] = [
   {
     name: "synthetic-5class",
     datasets: ["synthetic"],
-    description: "Synthetic dataset (lib/data/synthetic.ts): its fine classes under negative / positive / " +
-      "surprise (SYNTHETIC_CLASSES).",
-    classes: {
-      fine: [...SYNTHETIC_CLASSES.fine],
-      coarse: [...SYNTHETIC_CLASSES.coarse],
-      fineToCoarse: [...SYNTHETIC_CLASSES.fineToCoarse],
-    },
-    emotionToFine: identity([...SYNTHETIC_CLASSES.fine]),
+    description:
+      "Synthetic dataset (lib/data/synthetic.ts): anger, disgust, sadness under negative; happiness " +
+      "under positive; surprise. Mirrors SYNTHETIC_CLASSES (a test checks they agree).",
+    classes: hierarchy([
+      ["negative", ["anger", "disgust", "sadness"]],
+      ["positive", ["happiness"]],
+      ["surprise", ["surprise"]],
+    ]),
+    emotionToFine: identity(["anger", "disgust", "sadness", "happiness", "surprise"]),
     exclude: [],
   },
   {
     name: "synthetic-3class",
     datasets: ["synthetic"],
     description: "Synthetic dataset, coarse classes only (fine = coarse).",
-    classes: flatHierarchy([...SYNTHETIC_CLASSES.coarse]),
-    emotionToFine: Object.fromEntries(
-      SYNTHETIC_CLASSES.fine.map((f, i) => [f, SYNTHETIC_CLASSES.coarse[SYNTHETIC_CLASSES.fineToCoarse[i]]]),
-    ),
+    classes: flatHierarchy(["negative", "positive", "surprise"]),
+    emotionToFine: {
+      anger: "negative",
+      disgust: "negative",
+      sadness: "negative",
+      happiness: "positive",
+      surprise: "surprise",
+    },
     exclude: [],
   },
 ];

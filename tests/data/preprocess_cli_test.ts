@@ -1,0 +1,104 @@
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { preprocessMain } from "../../lib/data/preprocess_cli.ts";
+import { loadFlowDataset } from "../../lib/data/cache.ts";
+import { FIX } from "./datasets/_helpers.ts";
+
+function capture() {
+  const out: string[] = [];
+  return {
+    out,
+    io: { stderr: { writeSync: (b: Uint8Array) => (out.push(new TextDecoder().decode(b)), b.length) } },
+  };
+}
+
+Deno.test("preprocess CLI: casme2 fixture -> flow dataset file, progress on stderr, cache reused", async () => {
+  const tmp = await Deno.makeTempDir();
+  try {
+    const out = join(tmp, "c2.mflow");
+    const args = [
+      "--dataset",
+      "casme2",
+      "--root",
+      join(FIX, "casme2"),
+      "--out",
+      out,
+      "--size",
+      "4",
+      "--cache",
+      join(tmp, "cache"),
+    ];
+    const a = capture();
+    assert.equal(await preprocessMain(args, a.io), 0);
+    const text = a.out.join("");
+    assert.match(text, /casme2: 6 samples from .*CASME2-coding-20190701\.xlsx \(1 warnings\)/);
+    assert.match(text, /flow {2}\[#+\] {2}5\/5 {2}100\.0%/);
+    assert.match(text, /wrote .*c2\.mflow: n=5, 4x4x3, protocol casme2-5class, 3 subjects, cache hits 0/);
+    assert.match(text, /excluded: \{"fear":1\}/);
+    const ds = await loadFlowDataset(out);
+    assert.equal(ds.n, 5);
+    assert.deepEqual(ds.classes.fine, ["disgust", "repression", "happiness", "surprise", "others"]);
+    const b = capture();
+    assert.equal(await preprocessMain([...args, "--quiet"], b.io), 0);
+    assert.match(b.out.join(""), /cache hits 5/);
+    assert.doesNotMatch(b.out.join(""), /flow {2}\[/);
+    assert.deepEqual((await loadFlowDataset(out)).x, ds.x);
+
+    const c = capture();
+    const comp = [
+      "--dataset",
+      "composite",
+      "--list",
+      join(FIX, "composite", "combined_3class_gt.csv"),
+      "--casme2-root",
+      join(FIX, "casme2"),
+      "--samm-root",
+      join(FIX, "samm"),
+      "--smic-root",
+      join(FIX, "smic"),
+      "--out",
+      join(tmp, "comp.mflow"),
+      "--size",
+      "2",
+      "--no-cache",
+      "--quiet",
+    ];
+    assert.equal(await preprocessMain(comp, c.io), 0);
+    const cd = await loadFlowDataset(join(tmp, "comp.mflow"));
+    assert.equal(cd.protocol, "megc2019-3class");
+    assert.equal(new Set(cd.subjects).size, 7);
+    assert.deepEqual([...new Set(cd.datasets)], ["casme2", "smic", "samm"]);
+  } finally {
+    await Deno.remove(tmp, { recursive: true });
+  }
+});
+
+Deno.test("preprocess CLI: argument errors exit 2, data errors exit 1 with the file and row", async () => {
+  const bad = async (args: string[], code: number, re: RegExp) => {
+    const c = capture();
+    assert.equal(await preprocessMain(args, c.io), code);
+    assert.match(c.out.join(""), re);
+  };
+  await bad(["--dataset", "mmew", "--out", "x"], 2, /--dataset must be one of casme2, samm/);
+  await bad(["--dataset", "casme2", "--root", "x"], 2, /--out FILE is required/);
+  await bad(
+    ["--dataset", "casme2", "--root", "x", "--out", "y", "--size", "0"],
+    2,
+    /--size must be a positive integer/,
+  );
+  await bad(
+    ["--dataset", "casme2", "--root", "x", "--out", "y", "--protocol", "nope"],
+    2,
+    /unknown protocol "nope"/,
+  );
+  await bad(["--bogus"], 2, /Unknown option '--bogus'/);
+  await bad(["--dataset", "composite", "--out", "y"], 2, /--list FILE is required/);
+  await bad(
+    ["--dataset", "casme2", "--root", join(FIX, "casme2"), "--labels", join(FIX, "nope.xlsx"), "--out", "y"],
+    1,
+    /error: .*nope\.xlsx: label file not found/,
+  );
+  const h = capture();
+  assert.equal(await preprocessMain(["--help"], h.io), 0);
+  assert.match(h.out.join(""), /usage: deno task preprocess/);
+});

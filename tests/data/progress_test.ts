@@ -1,0 +1,61 @@
+import assert from "node:assert/strict";
+import { formatDuration, ProgressBar, renderProgress } from "../../lib/data/progress.ts";
+
+Deno.test("formatDuration and renderProgress", () => {
+  assert.deepEqual([850, 14_000, 66_000, 7_380_000, -1, NaN].map(formatDuration), [
+    "850ms",
+    "14s",
+    "1m06s",
+    "2h03m",
+    "?",
+    "?",
+  ]);
+  // 45 of 250 in 14 s: rate 3.2/s, ETA = 14/45 * 205 s = 63.8 s.
+  assert.equal(
+    renderProgress(45, 250, 14_000, { width: 20, label: "flow", detail: "sub03/EP01_2" }),
+    "flow  [####................]   45/250  18.0%  3.2/s  elapsed 14s  ETA 1m04s  sub03/EP01_2",
+  );
+  assert.match(
+    renderProgress(250, 250, 60_000, { width: 4 }),
+    /^\[####\] {2}250\/250 {2}100\.0% {2}4\.2\/s {2}elapsed 1m00s {2}done$/,
+  );
+  assert.match(renderProgress(0, 10, 0, { width: 4 }), /ETA \?$/);
+  assert.match(renderProgress(0, 0, 5, { width: 2 }), /^\[##\] {2}0\/0 {2}100\.0%/);
+});
+
+function sink(tty: boolean) {
+  const out: string[] = [];
+  return {
+    out,
+    writeSync: (b: Uint8Array) => (out.push(new TextDecoder().decode(b)), b.length),
+    isTerminal: () => tty,
+  };
+}
+
+Deno.test("ProgressBar: one line per 10% off a terminal, rate-limited redraws on one", () => {
+  let t = 0;
+  const log = sink(false);
+  const bar = new ProgressBar(20, { sink: log, now: () => t, width: 10 });
+  for (let i = 0; i < 20; i++) {
+    t += 100;
+    bar.tick(1, `s${i}`);
+  }
+  bar.finish();
+  assert.equal(log.out.length, 11); // first tick (decile 0), then deciles 1..10; finish adds nothing
+  assert.ok(log.out.every((l) => l.endsWith("\n")));
+  assert.match(log.out[10], /20\/20 {2}100\.0% {2}10\/s {2}elapsed 2s {2}done {2}s19/);
+
+  const tty = sink(true);
+  t = 0;
+  const bar2 = new ProgressBar(100, { sink: tty, now: () => t, minIntervalMs: 100 });
+  for (let i = 0; i < 100; i++) {
+    t += 10;
+    bar2.tick();
+  }
+  bar2.finish();
+  bar2.finish();
+  assert.ok(tty.out.length <= 12 && tty.out.length >= 10, `${tty.out.length} redraws`);
+  assert.ok(tty.out.every((l) => l.startsWith("\r\x1b[2K")));
+  assert.ok(tty.out[tty.out.length - 1].endsWith("\n"));
+  assert.throws(() => new ProgressBar(-1), RangeError);
+});
