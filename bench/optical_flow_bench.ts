@@ -2,7 +2,8 @@
  * Optical-flow benchmark: our TypeScript TV-L1 against OpenCV 4.6's contrib `DualTVL1OpticalFlow`, and
  * opencv.js Farneback against native OpenCV Farneback, on the same synthetic pairs in the same run.
  *
- *   deno run -A bench/optical_flow_bench.ts [--repeats 7] [--sizes 96,128,240] [--no-e2e] [--python /usr/bin/python3]
+ *   deno run -A bench/optical_flow_bench.ts [--repeats 7] [--sizes 96,128,240] [--no-e2e] [--e2e-n 250]
+ *     [--python /usr/bin/python3]
  *
  * Needs Debian's `python3-opencv` (`apt-get install -y python3-opencv`; /usr/bin/python3 has `cv2.optflow`).
  * The pairs: an analytic texture (random cosines + Gaussian blobs around grey 128, as the golden fixtures) and
@@ -11,8 +12,8 @@
  * ours and single-threaded OpenCV (steadier than wall time on a shared machine), mean endpoint error to
  * the generating displacement (interior, 8 px margin) and the mean distance between the two TV-L1 flows.
  *
- * The end-to-end part times the preprocessing of the shipped synthetic dataset (`data/synthetic`: read PNG
- * frames, TV-L1 onset -> apex on the full frame, flowToInput to 28×28×3) when that tree exists.
+ * The end-to-end part times `preprocessDataset` (read PNG frames, TV-L1 onset -> apex, flowToInput to 28×28×3)
+ * on 250 generated 128×128 pairs (about a CASME II set), and on the shipped synthetic dataset when it exists.
  *
  * @module
  */
@@ -20,8 +21,7 @@ import { join } from "node:path";
 import process from "node:process";
 import { DualTVL1, opticalFlowTVL1 } from "../lib/data/optical_flow.ts";
 import { opticalFlowFarneback } from "../lib/data/farneback.ts";
-import { flowToInput } from "../lib/data/flow_input.ts";
-import type { Flow, GrayImage } from "../lib/data/types.ts";
+import type { Flow, GrayImage, SampleRef } from "../lib/data/types.ts";
 
 const args = Deno.args;
 const arg = (name: string, def: string) => {
@@ -32,6 +32,7 @@ const repeats = Number(arg("--repeats", "7"));
 const sizes = arg("--sizes", "96,128,240").split(",").map(Number);
 const python = arg("--python", "/usr/bin/python3");
 const e2e = !args.includes("--no-e2e");
+const e2eN = Number(arg("--e2e-n", "250"));
 
 /** Deterministic LCG in [0, 1). */
 function lcg(seed: number): () => number {
@@ -267,36 +268,74 @@ try {
   await Deno.remove(dir, { recursive: true });
 }
 
-/** Times reading + TV-L1 + flowToInput over the shipped synthetic dataset, when present. */
+/**
+ * End to end through `preprocessDataset` (read PNG frames, TV-L1 onset -> apex, flowToInput to 28×28×3, no
+ * cache): `e2eN` generated 128×128 pairs (CASME II face crops are about this size before the 28×28 resize),
+ * then the shipped synthetic dataset when `data/synthetic` exists.
+ */
 async function endToEnd(): Promise<void> {
+  const { preprocessDataset } = await import("../lib/data/preprocess.ts");
+  const { writePng } = await import("../lib/data/image_io.ts");
+  const tmp = await Deno.makeTempDir({ prefix: "merba_flow_e2e_" });
+  try {
+    const samples: SampleRef[] = [];
+    for (let k = 0; k < e2eN; k++) {
+      const p = makePair(128, 5000 + k);
+      const onsetPath = join(tmp, `s${k}_onset.png`);
+      const apexPath = join(tmp, `s${k}_apex.png`);
+      await writePng(onsetPath, p.prev);
+      await writePng(apexPath, p.next);
+      samples.push({
+        dataset: "bench",
+        subject: `bench/s${k % 26}`,
+        id: `s${k}`,
+        emotion: "motion",
+        onsetFrame: 0,
+        apexFrame: 1,
+        onsetPath,
+        apexPath,
+        source: { file: tmp },
+        notes: [],
+      });
+    }
+    const protocol = {
+      name: "bench-1class",
+      datasets: ["bench"],
+      description: "benchmark pairs",
+      classes: { fine: ["motion"], coarse: ["motion"], fineToCoarse: [0] },
+      emotionToFine: { motion: "motion" },
+      exclude: [],
+    };
+    const t0 = performance.now();
+    const c0 = process.cpuUsage();
+    const ds = await preprocessDataset(samples, { protocol, size: 28 });
+    const c = process.cpuUsage(c0);
+    const total = performance.now() - t0;
+    console.log(
+      `\nEnd to end (preprocessDataset, ${ds.n} generated 128×128 pairs -> 28×28×3, TV-L1 defaults, no cache): ` +
+        `${(total / 1000).toFixed(1)} s wall, ${((c.user + c.system) / 1e6).toFixed(1)} s CPU, ` +
+        `${(total / ds.n).toFixed(0)} ms/sample.`,
+    );
+  } finally {
+    await Deno.remove(tmp, { recursive: true });
+  }
+
   const root = new URL("../data/synthetic/", import.meta.url).pathname;
   try {
     await Deno.stat(root);
   } catch {
-    console.log(`\nEnd to end: skipped (${root} not found).`);
+    console.log(`End to end on data/synthetic: skipped (${root} not found).`);
     return;
   }
-  const { loadSyntheticSamples } = await import("../lib/data/synthetic.ts");
-  const { readGray } = await import("../lib/data/image_io.ts");
-  const samples = await loadSyntheticSamples(root);
+  const { loadSyntheticSamples, SYNTHETIC_PROTOCOL } = await import("../lib/data/synthetic.ts");
+  const syn = await loadSyntheticSamples(root);
   const t0 = performance.now();
-  let tFlow = 0;
-  let size = "";
-  for (const s of samples) {
-    const onset = await readGray(s.onsetPath);
-    const apex = await readGray(s.apexPath);
-    size = `${onset.width}×${onset.height}`;
-    const t1 = performance.now();
-    const flow = opticalFlowTVL1(onset, apex);
-    tFlow += performance.now() - t1;
-    flowToInput(flow, { size: 28 });
-  }
+  const ds = await preprocessDataset(syn, { protocol: SYNTHETIC_PROTOCOL, size: 28 });
   const total = performance.now() - t0;
-  const per = total / samples.length;
   console.log(
-    `\nEnd to end (data/synthetic, ${samples.length} samples, ${size} frames -> 28×28×3): ` +
-      `${(total / 1000).toFixed(1)} s total, ${per.toFixed(0)} ms/sample (TV-L1 ${
-        (tFlow / samples.length).toFixed(0)
-      } ms/sample); 250 samples ≈ ${(per * 250 / 1000).toFixed(1)} s (measured rate × 250).`,
+    `End to end (preprocessDataset, data/synthetic: ${ds.n} samples of ${
+      (await import("../lib/data/image_io.ts").then((m) => m.readGray(syn[0].onsetPath))).width
+    } px -> 28×28×3): ${(total / 1000).toFixed(1)} s wall, ${(total / ds.n).toFixed(0)} ms/sample; ` +
+      `250 samples ≈ ${(total / ds.n * 250 / 1000).toFixed(1)} s (measured rate × 250).`,
   );
 }
