@@ -69,6 +69,9 @@ export {
   windowAttentionMatrixFigure,
 } from "./lib/viz/attention.ts";
 export type { ScanAttention, WindowAttention } from "./lib/viz/attention.ts";
+/** Dataset overview (samples per subject and class), metric bars, and grids of maps. */
+export { datasetSummaryFigure, mapsFigure, metricsBarFigure } from "./lib/viz/dataset.ts";
+export type { MapPanel, NamedMetrics } from "./lib/viz/dataset.ts";
 /** Confusion-matrix heat map. */
 export { confusionFigure } from "./lib/viz/confusion.ts";
 /** Training curves, static or live (redrawn in place each epoch). */

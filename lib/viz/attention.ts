@@ -140,6 +140,11 @@ export interface WindowAttentionFigureOptions {
   title?: string;
   /** Also draw the mean-over-heads panel. @default true when there are several heads */
   meanPanel?: boolean;
+  /**
+   * Panel titles instead of `head i`, one per entry of `heads` (e.g. class names when `heads` holds
+   * per-class means).
+   */
+  panelTitles?: string[];
 }
 
 /**
@@ -193,7 +198,12 @@ export function windowAttentionFigure(
     else for (let qq = 0; qq < n; qq++) for (let k = 0; k < n; k++) m[k] += h[qq * n + k] / n;
     return m;
   });
-  const panels = maps.map((m, i) => ({ title: `head ${i}`, map: m }));
+  if (opts.panelTitles && opts.panelTitles.length !== maps.length) {
+    throw new TypeError(
+      `windowAttentionFigure: panelTitles has ${opts.panelTitles.length} titles, expected ${maps.length}`,
+    );
+  }
+  const panels = maps.map((m, i) => ({ title: opts.panelTitles?.[i] ?? `head ${i}`, map: m }));
   if ((opts.meanPanel ?? maps.length > 1) && maps.length > 1) {
     const mean = new Float32Array(n);
     for (const m of maps) for (let k = 0; k < n; k++) mean[k] += m[k] / maps.length;
