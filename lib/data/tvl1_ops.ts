@@ -184,16 +184,17 @@ export function warpCubic3Into(
  * 5×5 median filter with replicated borders (OpenCV `medianBlur(src, dst, 5)` on `CV_32F`), in place through
  * the scratch buffer `tmp` (same size as `img`).
  *
- * Each 5×5 window is taken as five vertically sorted columns (a column's sort is shared by the five windows
- * that contain it); sorting the ranks across columns then rules out 12 of the 25 values, and the median is
- * the 7th smallest of the remaining 13 (Hoare's selection). The result is exact.
+ * Each 5×5 window is five vertically sorted columns (a column's sort is shared by the five windows that
+ * contain it). The median of the previous window is the guess `m`: counting the values below and equal to `m`
+ * in each sorted column gives the rank of `m` among the 25; if it is not the 13th, the answer is the k-th
+ * value below (or above) `m`, found by merging the sorted column prefixes (suffixes) from `m` outwards, where k
+ * is the rank difference, usually 1–3 on smooth flow. The result is exact.
  */
 function median5InPlace(img: Float32Array, w: number, h: number, tmp: Float32Array): void {
   const cols = scratchCols(w + 4);
-  const win = WIN;
-  const grid = GRID;
+  const below = COUNT_BELOW, equal = COUNT_EQUAL, ptr = MERGE_PTR;
   for (let y = 0; y < h; y++) {
-    // Sorted 5-tall columns for x = -2 .. w + 1 (replicate border).
+    // Sorted 5-tall columns for x = -2 .. w + 1 (replicate border), column cx at cols[5cx .. 5cx + 4].
     const r0 = clampRow(y - 2, h) * w;
     const r1 = clampRow(y - 1, h) * w;
     const r2 = y * w;
@@ -219,47 +220,68 @@ function median5InPlace(img: Float32Array, w: number, h: number, tmp: Float32Arr
       cols[o + 3] = a3;
       cols[o + 4] = a4;
     }
+    // First guess: the median of the first window's centre column.
+    let m = cols[12];
     for (let x = 0; x < w; x++) {
-      // The window of output x is the sorted columns cx = x .. x+4, i.e. cols[5x .. 5x+24] with column j,
-      // rank i at 5x + 5j + i. Sort each rank across the five columns (columns stay sorted: rows-then-columns
-      // sorting keeps both orders). Then the element at (rank i, column j) has at least (i+1)(j+1) values <= it
-      // and (5-i)(5-j) values >= it, so the 6 with (5-i)(5-j) >= 14 lie at or below the median, the 6 with
-      // (i+1)(j+1) >= 14 at or above it, and dropping both leaves the median as the 7th of the 13 others.
+      // The window of output x is columns cx = x .. x + 4: column j at cols[5x + 5j .. 5x + 5j + 4].
       const base = x * 5;
-      for (let i = 0; i < 5; i++) {
-        let a0 = cols[base + i],
-          a1 = cols[base + 5 + i],
-          a2 = cols[base + 10 + i],
-          a3 = cols[base + 15 + i],
-          a4 = cols[base + 20 + i],
-          t;
-        if (a0 > a1) (t = a0, a0 = a1, a1 = t);
-        if (a3 > a4) (t = a3, a3 = a4, a4 = t);
-        if (a2 > a4) (t = a2, a2 = a4, a4 = t);
-        if (a2 > a3) (t = a2, a2 = a3, a3 = t);
-        if (a0 > a3) (t = a0, a0 = a3, a3 = t);
-        if (a0 > a2) (t = a0, a0 = a2, a2 = t);
-        if (a1 > a4) (t = a1, a1 = a4, a4 = t);
-        if (a1 > a3) (t = a1, a1 = a3, a3 = t);
-        if (a1 > a2) (t = a1, a1 = a2, a2 = t);
-        const o = i * 5;
-        grid[o] = a0;
-        grid[o + 1] = a1;
-        grid[o + 2] = a2;
-        grid[o + 3] = a3;
-        grid[o + 4] = a4;
+      let nBelow = 0;
+      for (let j = 0; j < 5; j++) {
+        const o = base + 5 * j;
+        const l = +(cols[o] < m) + +(cols[o + 1] < m) + +(cols[o + 2] < m) + +(cols[o + 3] < m) +
+          +(cols[o + 4] < m);
+        below[j] = l;
+        nBelow += l;
       }
-      for (let k = 0; k < 13; k++) win[k] = grid[MEDIAN25_CANDIDATES[k]];
-      tmp[y * w + x] = selectK(win, 13, 6);
+      let nEqual = 0;
+      if (nBelow <= 12) {
+        for (let j = 0; j < 5; j++) {
+          const o = base + 5 * j;
+          const e = +(cols[o] === m) + +(cols[o + 1] === m) + +(cols[o + 2] === m) + +(cols[o + 3] === m) +
+            +(cols[o + 4] === m);
+          equal[j] = e;
+          nEqual += e;
+        }
+      }
+      if (nBelow > 12) {
+        // The median is the (nBelow − 12)-th largest value below m: merge the columns' prefixes downwards.
+        for (let j = 0; j < 5; j++) ptr[j] = below[j] - 1;
+        for (let k = nBelow - 12; k > 0; k--) {
+          let best = -Infinity, bj = 0;
+          for (let j = 0; j < 5; j++) {
+            if (ptr[j] >= 0) {
+              const c = cols[base + 5 * j + ptr[j]];
+              if (c > best) (best = c, bj = j);
+            }
+          }
+          ptr[bj]--;
+          m = best;
+        }
+      } else if (nBelow + nEqual <= 12) {
+        // The (13 − nBelow − nEqual)-th smallest value above m: merge the columns' suffixes upwards.
+        for (let j = 0; j < 5; j++) ptr[j] = below[j] + equal[j];
+        for (let k = 13 - nBelow - nEqual; k > 0; k--) {
+          let best = Infinity, bj = 0;
+          for (let j = 0; j < 5; j++) {
+            if (ptr[j] <= 4) {
+              const c = cols[base + 5 * j + ptr[j]];
+              if (c < best) (best = c, bj = j);
+            }
+          }
+          ptr[bj]++;
+          m = best;
+        }
+      }
+      tmp[y * w + x] = m;
     }
   }
   img.set(tmp.subarray(0, w * h));
 }
 
-const WIN = new Float32Array(25);
-const GRID = new Float32Array(25);
-/** Positions `5 * rank + column` of the 13 median candidates of a rank- and column-sorted 5×5 grid. */
-const MEDIAN25_CANDIDATES = [3, 4, 7, 8, 9, 11, 12, 13, 15, 16, 17, 20, 21];
+const WIN = new Float32Array(9);
+const COUNT_BELOW = new Int32Array(5);
+const COUNT_EQUAL = new Int32Array(5);
+const MERGE_PTR = new Int32Array(5);
 let COLS = new Float32Array(0);
 
 function scratchCols(n: number): Float32Array {
