@@ -156,6 +156,7 @@ export type {
   InputBuilder,
   PreprocessOptions,
   PreprocessProgress,
+  PreprocessStats,
 } from "./lib/data/preprocess.ts";
 /** The `deno task preprocess` command line as a function (returns the exit code). */
 export { preprocessMain } from "./lib/data/preprocess_cli.ts";

@@ -29,7 +29,7 @@ export type FaceCrop = (
   sample: SampleRef,
 ) => { onset: GrayImage; apex: GrayImage } | Promise<{ onset: GrayImage; apex: GrayImage }>;
 
-/** Progress report after each sample. */
+/** Progress report: once with `done: 0` before the first sample, then after each sample. */
 export interface PreprocessProgress {
   done: number;
   total: number;
@@ -37,6 +37,19 @@ export interface PreprocessProgress {
   /** True when the sample came from the cache. */
   cached: boolean;
   elapsedMs: number;
+}
+
+/** Statistics of one {@link preprocessDataset} run. */
+export interface PreprocessStats {
+  /** Samples kept by the protocol (before skipping bad ones). */
+  total: number;
+  /** Samples read from the cache. */
+  cacheHits: number;
+  /** Samples skipped as bad (`skipBad`). */
+  skipped: number;
+  seconds: number;
+  /** Cache folder of this parameter set, when caching. */
+  cacheDir: string | null;
 }
 
 /** Options for {@link preprocessDataset}. */
@@ -68,6 +81,11 @@ export interface PreprocessOptions {
   cacheParams?: Record<string, unknown>;
   /** Called after every sample. */
   onProgress?: (p: PreprocessProgress) => void;
+  /**
+   * Called once at the end with run statistics. They are kept out of `FlowDataset.preprocessing` so that the
+   * same inputs give a byte-identical file whether or not the cache was warm.
+   */
+  onFinish?: (s: PreprocessStats) => void;
   /** Skip samples with unreadable frames or unknown emotions (warnings) instead of throwing. @default false */
   skipBad?: boolean;
   /** Dataset name. @default the distinct sample datasets joined with "+" */
@@ -77,7 +95,8 @@ export interface PreprocessOptions {
 /**
  * Preprocesses samples into a {@link FlowDataset} (samples the protocol excludes are dropped).
  *
- * `preprocessing` records size, method, cache hash, label counts, excluded emotions and warnings.
+ * `preprocessing` records size, method, cache hash, label counts, excluded emotions and warnings (no timings:
+ * the output is the same whether or not the cache was warm; `onFinish` reports cache hits and time).
  *
  * @throws {DatasetError} naming the frame file for unreadable frames, or the label row for emotions the
  * protocol does not know, unless `skipBad`.
@@ -116,6 +135,7 @@ export async function preprocessDataset(samples: SampleRef[], opts: PreprocessOp
   const chunks: Float32Array[] = [];
   const kept: number[] = [];
   let hits = 0;
+  opts.onProgress?.({ done: 0, total: pr.samples.length, id: "", cached: false, elapsedMs: 0 });
   for (let i = 0; i < pr.samples.length; i++) {
     const s = pr.samples[i];
     const key = sampleCacheKey(s);
@@ -157,7 +177,7 @@ export async function preprocessDataset(samples: SampleRef[], opts: PreprocessOp
   const keptSamples = kept.map((i) => pr.samples[i]);
   const counts: Record<string, number> = Object.fromEntries(pr.protocol.classes.fine.map((f) => [f, 0]));
   for (const i of kept) counts[pr.protocol.classes.fine[pr.fine[i]]]++;
-  return {
+  const ds: FlowDataset = {
     name: opts.name ?? [...new Set(keptSamples.map((s) => s.dataset))].join("+"),
     protocol: pr.protocol.name,
     n,
@@ -174,13 +194,19 @@ export async function preprocessDataset(samples: SampleRef[], opts: PreprocessOp
       ...params,
       channels: ["u", "v", "strain"],
       cacheHash: cache?.paramsHash ?? null,
-      cacheHits: hits,
       counts,
       excluded: pr.excluded,
       warnings,
-      seconds: Math.round((performance.now() - t0) / 10) / 100,
     },
   };
+  opts.onFinish?.({
+    total: pr.samples.length,
+    cacheHits: hits,
+    skipped: pr.samples.length - n,
+    seconds: (performance.now() - t0) / 1000,
+    cacheDir: cache?.dir ?? null,
+  });
+  return ds;
 }
 
 async function computeSample(

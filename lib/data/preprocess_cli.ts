@@ -26,7 +26,12 @@ import { loadSmic } from "./datasets/smic.ts";
 import { loadCasme3 } from "./datasets/casme3.ts";
 import { loadComposite } from "./datasets/composite.ts";
 import type { ApexOptions, LoadResult } from "./datasets/common.ts";
-import { flowMagnitudeScorer, type FlowMethod, preprocessDataset } from "./preprocess.ts";
+import {
+  flowMagnitudeScorer,
+  type FlowMethod,
+  preprocessDataset,
+  type PreprocessStats,
+} from "./preprocess.ts";
 import { saveFlowDataset } from "./cache.ts";
 import { getProtocol, PROTOCOLS } from "./protocols.ts";
 import { ProgressBar, type ProgressSink } from "./progress.ts";
@@ -215,6 +220,7 @@ async function run(args: string[], io: CliIo, say: (s: string) => void): Promise
   if (loaded.warnings.length > 20) say(`  ... ${loaded.warnings.length - 20} more warnings`);
 
   let progress: ProgressBar | undefined;
+  let stats: PreprocessStats | undefined;
   const ds = await preprocessDataset(loaded.samples, {
     protocol: protocolName,
     size,
@@ -223,6 +229,7 @@ async function run(args: string[], io: CliIo, say: (s: string) => void): Promise
     cacheDir: v["no-cache"] ? undefined : v.cache,
     skipBad: v["skip-bad"],
     name: v.name,
+    onFinish: (s) => (stats = s),
     onProgress: (p) => {
       if (v.quiet) return;
       if (!progress || progress.total !== p.total) {
@@ -236,7 +243,7 @@ async function run(args: string[], io: CliIo, say: (s: string) => void): Promise
   const pre = ds.preprocessing ?? {};
   say(
     `wrote ${v.out}: n=${ds.n}, ${ds.height}x${ds.width}x3, protocol ${ds.protocol}, ` +
-      `${new Set(ds.subjects).size} subjects, cache hits ${pre.cacheHits}, ${
+      `${new Set(ds.subjects).size} subjects, cache hits ${stats?.cacheHits ?? 0}, ${
         ((performance.now() - t0) / 1000).toFixed(1)
       } s`,
   );

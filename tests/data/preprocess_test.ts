@@ -6,6 +6,7 @@ import {
   flowMagnitudeScorer,
   preprocessDataset,
   type PreprocessProgress,
+  type PreprocessStats,
 } from "../../lib/data/preprocess.ts";
 import { loadFlowDataset, saveFlowDataset } from "../../lib/data/cache.ts";
 import { crop } from "../../lib/data/image.ts";
@@ -60,7 +61,8 @@ Deno.test("preprocessDataset: protocol, labels, subjects, cache reuse, progress,
       cacheDir,
       onProgress: (p: PreprocessProgress) => progress.push(p),
     };
-    const ds = await preprocessDataset(samples, opts);
+    const stats: PreprocessStats[] = [];
+    const ds = await preprocessDataset(samples, { ...opts, onFinish: (s) => stats.push(s) });
     assert.equal(calls, 5); // fear is excluded by the 5-class protocol
     assert.equal(ds.n, 5);
     assert.equal(ds.protocol, "casme2-5class");
@@ -86,10 +88,11 @@ Deno.test("preprocessDataset: protocol, labels, subjects, cache reuse, progress,
     assert.deepEqual([...ds.fine], [2, 0, 1, 4, 3]);
     assert.deepEqual([...ds.coarse], [1, 0, 0, 3, 2]);
     assert.deepEqual(ds.preprocessing!.excluded, { fear: 1 });
-    assert.equal(ds.preprocessing!.cacheHits, 0);
+    assert.equal(stats[0].cacheHits, 0);
+    assert.equal(stats[0].total, 5);
     assert.deepEqual(
       progress.map((p) => [p.done, p.total, p.cached]),
-      [1, 2, 3, 4, 5].map((d) => [d, 5, false]),
+      [0, 1, 2, 3, 4, 5].map((d) => [d, 5, false]),
     );
     // The input really is apex − onset of the 8x8 frames, sampled at (0, 0).
     assert.equal(ds.x[2], 8 * 100 + 8);
@@ -99,10 +102,17 @@ Deno.test("preprocessDataset: protocol, labels, subjects, cache reuse, progress,
     assert.equal(ds.x[0], ap.data[0] - on.data[0]);
 
     // Second run: everything from the cache, method never called, identical tensor.
-    const again = await preprocessDataset(samples, { ...opts, onProgress: undefined });
+    const again = await preprocessDataset(samples, {
+      ...opts,
+      onProgress: undefined,
+      onFinish: (s) => stats.push(s),
+    });
     assert.equal(calls, 5);
-    assert.equal(again.preprocessing!.cacheHits, 5);
+    assert.equal(stats[1].cacheHits, 5);
     assert.deepEqual(again.x, ds.x);
+    // Same inputs, same file bytes, warm or cold.
+    const { encodeFlowDataset } = await import("../../lib/data/cache.ts");
+    assert.deepEqual(encodeFlowDataset(again), encodeFlowDataset(ds));
     // A different size is a different cache entry.
     await preprocessDataset(samples, { ...opts, size: 2, onProgress: undefined });
     assert.equal(calls, 10);
