@@ -28,6 +28,25 @@ function values(backend: CpuBackendLike, t: tf.TensorInfo): Float32Array {
   return backend.data.get(t.dataId).values as Float32Array;
 }
 
+/** 2^i for i in [−1100, 1099], the scale of {@link fastExp}. */
+const POW2 = new Float64Array(2200);
+for (let i = 0; i < 2200; i++) POW2[i] = 2 ** (i - 1100);
+
+/**
+ * eˣ for the inner loops: x = k·ln2 + r with |r| ≤ ln2/2, e^r by its degree-7 Taylor polynomial
+ * (relative error ≤ 0.347⁸/8! ≈ 6e-9, far below float32's 6e-8), 2^k from a table. About 1.3–2× faster than
+ * Math.exp in V8 here; exact limits: 0 below −745 (also for −∞), ∞ above 709, NaN for NaN.
+ */
+export function fastExp(x: number): number {
+  if (!(x > -745)) return x !== x ? x : 0;
+  if (x > 709) return Infinity;
+  const k = Math.floor(x * 1.4426950408889634 + 0.5);
+  const r = x - k * 0.6931471805599453;
+  return (1 +
+    r * (1 + r * (0.5 + r * (1 / 6 + r * (1 / 24 + r * (1 / 120 + r * (1 / 720 + r * (1 / 5040)))))))) *
+    POW2[k + 1100];
+}
+
 /** softplus(x) = log(1 + eˣ), returning x itself for x > 20 (PyTorch's threshold; no overflow). */
 export function softplus(x: number): number {
   return x > 20 ? x : Math.log1p(Math.exp(x));
@@ -120,7 +139,7 @@ export function scanForwardCpu(s: ScanArrays, out: Float32Array, last: Float32Ar
         let y = 0;
         // h = exp(Δ·A) ⊙ h + Δ·B·u;  y = Σ_n C·h
         for (let k = 0; k < n; k++) {
-          const hk = Math.exp(dt * aRow[k]) * h[k] + dtu * Bt[o + k];
+          const hk = fastExp(dt * aRow[k]) * h[k] + dtu * Bt[o + k];
           h[k] = hk;
           y += Ct[o + k] * hk;
         }
@@ -167,10 +186,11 @@ export function scanBackwardCpu(
   const dA = new Float64Array(d * n);
   const dD = new Float64Array(d);
   const dbias = new Float64Array(d);
-  const hs = new Float64Array(l * n); // h[t] for the current lane, [l, n]
+  // h[t] for the current lane at row t + 1 of [l + 1, n]; row 0 is h[−1] = 0 (no branch for t = 0)
+  const hs = new Float64Array((l + 1) * n);
   const decay = new Float64Array(l * n); // ā[t]
   const dts = new Float64Array(l); // Δ[t]
-  const lam = new Float64Array(n);
+  const mu = new Float64Array(n); // μ[t] = ā[t+1] ⊙ λ[t+1], the adjoint carried to step t
   const aRow = new Float64Array(n);
   const dArow = new Float64Array(n);
   for (let bi = 0; bi < b; bi++) {
@@ -193,18 +213,17 @@ export function scanBackwardCpu(
         dts[t] = dt;
         const dtu = dt * u[lane + t];
         const o = t * n;
-        const p = o - n;
         for (let k = 0; k < n; k++) {
-          const a = Math.exp(dt * aRow[k]);
+          const a = fastExp(dt * aRow[k]);
           decay[o + k] = a;
-          hs[o + k] = a * (t > 0 ? hs[p + k] : 0) + dtu * Bt[o + k];
+          hs[o + n + k] = a * hs[o + k] + dtu * Bt[o + k];
         }
       }
-      // Reverse scan: λ[t] = g[t]·C[t] + ā[t+1] ⊙ λ[t+1], starting from G_last.
+      // Reverse scan: λ[t] = g[t]·C[t] + μ[t], μ[t−1] = ā[t] ⊙ λ[t], starting from μ[l−1] = G_last.
       if (gLast) {
         const lb = (bi * d + di) * n;
-        for (let k = 0; k < n; k++) lam[k] = gLast[lb + k];
-      } else lam.fill(0);
+        for (let k = 0; k < n; k++) mu[k] = gLast[lb + k];
+      } else mu.fill(0);
       let dDd = 0;
       let dbiasd = 0;
       for (let t = l - 1; t >= 0; t--) {
@@ -215,7 +234,7 @@ export function scanBackwardCpu(
         if (z) {
           // o = y + D·u;  ∂z = G·o·σ(z)(1 + z(1 − σ(z)));  g = G·silu(z)
           let y = 0;
-          for (let k = 0; k < n; k++) y += Ct[o + k] * hs[o + k];
+          for (let k = 0; k < n; k++) y += Ct[o + k] * hs[o + n + k];
           const zt = z[lane + t];
           const sz = 1 / (1 + Math.exp(-zt));
           g.dz![lane + t] = gt * (y + Dd * ut) * sz * (1 + zt * (1 - sz));
@@ -224,16 +243,14 @@ export function scanBackwardCpu(
         dDd += gt * ut;
         let du = gt * Dd;
         let dDelta = 0;
-        const nextO = o + n;
         const dtu = dt * ut;
         for (let k = 0; k < n; k++) {
-          const lk = (t < l - 1 ? decay[nextO + k] * lam[k] : lam[k]) + gt * Ct[o + k];
-          lam[k] = lk;
-          const hk = hs[o + k];
-          dCt[o + k] += gt * hk;
-          const hPrev = t > 0 ? hs[o - n + k] : 0;
+          const lk = mu[k] + gt * Ct[o + k];
+          const ak = decay[o + k];
+          mu[k] = ak * lk;
+          dCt[o + k] += gt * hs[o + n + k];
           // ∂ā·ā = λ·h[t−1]·ā
-          const daa = lk * hPrev * decay[o + k];
+          const daa = lk * hs[o + k] * ak;
           const bk = Bt[o + k];
           dDelta += daa * aRow[k] + lk * bk * ut;
           dArow[k] += daa * dt;
