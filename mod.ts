@@ -230,3 +230,94 @@ export {
 export type { EvaluationSpec, FoldRecord, LosoResults, RunSpec, Versions } from "./lib/train/results.ts";
 /** Terminal progress bar with ETA (CLI). */
 export { formatDuration, ProgressBar } from "./lib/train/progress.ts";
+
+// ---- model (lib/ops/windows.ts, lib/ops/scan_orders.ts, lib/layers/, lib/models/) ----
+/** Window partition/reverse (MambaVision token order, zero padding) and the cached index-map gather they use. */
+export {
+  applyIndexMap,
+  cachedIndexMap,
+  windowGrid,
+  windowPartition,
+  windowReverse,
+} from "./lib/ops/windows.ts";
+export type { IndexMap, WindowGrid } from "./lib/ops/windows.ts";
+/** Scan orders as token permutations: named sets (raster, vmamba4, bilateral3 default, axes2) and custom lists. */
+export {
+  ALL_SCAN_ORDERS,
+  DEFAULT_SCAN_SET,
+  invertPermutation,
+  parseScanOrder,
+  permuteTokens,
+  resolveScanSet,
+  SCAN_SETS,
+  scanOrderLabel,
+  scanPermutation,
+  unpermutePairs,
+  unpermuteTokens,
+} from "./lib/ops/scan_orders.ts";
+export type { ScanOrder, ScanSetName, ScanSetSpec } from "./lib/ops/scan_orders.ts";
+/** MambaVision mixer layer (exact MambaVision forward, both dt-bias behaviours, multi-scan option). */
+export { MambaVisionMixer, mambaVisionMixer, mergeOrders } from "./lib/layers/mamba_vision_mixer.ts";
+export type { MambaVisionMixerArgs, MixerTrace, ScanMerge } from "./lib/layers/mamba_vision_mixer.ts";
+/** MERba local extractor block (pre-norm multi-scan mixer + MLP on windows). */
+export { LocalExtractor } from "./lib/layers/local_extractor.ts";
+export type { LocalExtractorArgs, MixerOptions } from "./lib/layers/local_extractor.ts";
+/** Inter-window attention (windowToken default, full, none) returning per-head maps. */
+export { InterWindowAttention } from "./lib/layers/inter_window_attention.ts";
+export type {
+  InterWindowAttentionArgs,
+  InterWindowMode,
+  InterWindowOutput,
+} from "./lib/layers/inter_window_attention.ts";
+/** LGFI stage: windows -> local extractors -> inter-window attention -> reverse -> downsample. */
+export { LgfiStage } from "./lib/layers/lgfi_stage.ts";
+export type { LgfiStageArgs, LgfiStageOutput } from "./lib/layers/lgfi_stage.ts";
+/** Flow stem (conv3x3 + BN + ReLU stack) and the stride-2 downsampling conv. */
+export { Downsample, FlowStem } from "./lib/layers/stem.ts";
+export type { DownsampleArgs, FlowStemArgs } from "./lib/layers/stem.ts";
+/** BatchNorm over the channel axis with moving statistics. */
+export { BatchNorm } from "./lib/layers/batch_norm.ts";
+/** Dual-granularity head: coarse + fine logits, CE_fine + λ·CE_coarse, argmax or masked inference. */
+export { checkHierarchy, DualGranularityHead } from "./lib/layers/dual_granularity_head.ts";
+export type {
+  DualGranularityHeadArgs,
+  HeadOutput,
+  LabelHierarchy,
+} from "./lib/layers/dual_granularity_head.ts";
+/** Base class of merba layers (seeded init, stable weight names, sublayers). */
+export { hashSeed, MerbaLayer } from "./lib/layers/base.ts";
+export type { MerbaLayerArgs, NamedWeight } from "./lib/layers/base.ts";
+/** Fused layer ops (typed-array kernels on the cpu backend, tf ops elsewhere). */
+export {
+  fusedBatchNorm,
+  fusedConv3x3,
+  fusedDepthwiseConv1d,
+  fusedGelu,
+  fusedLayerNorm,
+  fusedLinear,
+  fusedSilu,
+  fusedSoftmax,
+} from "./lib/layers/fused.ts";
+/** MERba model: createMerba(name | config, overrides), variant registry, explain() maps, summary(). */
+export { createMerba, MerbaModel } from "./lib/models/merba.ts";
+export type {
+  BlockScanAttention,
+  ExplainResult,
+  ScanBlockSelection,
+  StageAttention,
+} from "./lib/models/merba.ts";
+/** MERba configuration: defaults (= merba-tiny), registry, validation. */
+export {
+  CASME2_HIERARCHY,
+  defaultMerbaConfig,
+  listModels,
+  registerMerbaVariant,
+  resolveMerbaConfig,
+  validateMerbaConfig,
+} from "./lib/models/config.ts";
+export type { MerbaConfig, MerbaOverrides, MixerConfig, StageConfig } from "./lib/models/config.ts";
+/** Save/load a model (config + weights, bit-identical) with a Deno file-system tfjs IO handler. */
+export { fileSystemIO, loadMerba, ModelFileError, saveMerba } from "./lib/models/io.ts";
+/** PyTorch MambaVision mixer state-dict import. */
+export { loadTorchStateDict } from "./lib/models/torch_import.ts";
+export type { TorchStateDict, TorchTensor } from "./lib/models/torch_import.ts";

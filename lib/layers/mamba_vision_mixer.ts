@@ -112,6 +112,22 @@ interface ScanGroup {
   d: LayerVariable;
 }
 
+/**
+ * Merges same-shape tensors (one per scan order): mean, sum, or softmax(logits)-weighted sum.
+ *
+ * @param logits `[k]` merge logits for `"softmax"`, else null.
+ */
+export function mergeOrders(ys: tf.Tensor[], merge: ScanMerge, logits: tf.Tensor | null): tf.Tensor {
+  const k = ys.length;
+  if (k === 1) return ys[0];
+  if (merge === "softmax" && logits) {
+    const w = tf.unstack(tf.softmax(logits)); // k scalars
+    return tf.addN(ys.map((y, i) => tf.mul(y, w[i])));
+  }
+  const s = tf.addN(ys);
+  return merge === "sum" ? s : tf.mul(s, 1 / k);
+}
+
 // ---- index maps (built once per shape; see ops/windows.ts) ----
 
 /** `[b·l, W]` → `[k·b, l, h]`: channels `[off, off+h)` of each token, tokens in scan order `π_k`. */
@@ -141,6 +157,14 @@ function scanInMap(
   });
 }
 
+/** `[N, W]` → `[N, ch]`: columns `[off, off+ch)`. */
+function columnsMap(n: number, width: number, off: number, ch: number) {
+  return cachedIndexMap(`mixer-cols:${n}x${width}:${off}+${ch}`, [n, width], [n, ch], (idx) => {
+    let i = 0;
+    for (let r = 0; r < n; r++) for (let c = 0; c < ch; c++) idx[i++] = r * width + off + c;
+  });
+}
+
 /** `[N·l, W]` → `[N, ch, l]`: channels `[off, off+ch)`, transposed to the scan's channels-first layout. */
 function channelsFirstMap(nb: number, l: number, width: number, off: number, ch: number) {
   return cachedIndexMap(`mixer-cf:${nb}x${l}x${width}:${off}+${ch}`, [nb * l, width], [nb, ch, l], (idx) => {
@@ -153,10 +177,10 @@ function channelsFirstMap(nb: number, l: number, width: number, off: number, ch:
   });
 }
 
-/** `[k·b, h, l]` (scan order) → `[k, b, l, h]` (raster order) through `π_k⁻¹`. */
+/** `[k·b, h, l]` (scan order) → `[k, b·l, h]` (raster order) through `π_k⁻¹`. */
 function scanOutMap(b: number, h: number, l: number, invs: Int32Array[], tag: string) {
   const k = invs.length;
-  return cachedIndexMap(`mixer-out:${tag}:${b}x${h}x${l}`, [k * b, h, l], [k, b, l, h], (idx) => {
+  return cachedIndexMap(`mixer-out:${tag}:${b}x${h}x${l}`, [k * b, h, l], [k, b * l, h], (idx) => {
     let i = 0;
     for (let ki = 0; ki < k; ki++) {
       const inv = invs[ki];
@@ -359,7 +383,7 @@ export class MambaVisionMixer extends MerbaLayer {
       throw new TypeError(`mambaVisionMixer: length ${l} does not match the token grid ${rows}x${cols}`);
     }
     // [x̂; ẑ] = X·W_in: [b·l, 2h], tokens row-major
-    const xz = tf.matMul(x.reshape([b * l, this.dModel]), this.inProj.read() as tf.Tensor2D);
+    const xz = linear(x.reshape([b * l, this.dModel]), this.inProj.read());
     const ident = [scanPermutation({ major: "row", h: 1, v: 1 }, rows, cols)];
     // z = silu(DWConv_z(ẑ)): [b, l, h], raster order
     const zHat = applyIndexMap(xz, scanInMap(b, l, dInner, h, h, ident, "id"));
@@ -377,8 +401,8 @@ export class MambaVisionMixer extends MerbaLayer {
       );
       const xConv = silu(depthwiseConv1d(xHat, g.convX.read())); // [kg·b, l, h]
       const xFlat = xConv.reshape([kb * l, h]);
-      const xDbl = tf.matMul(xFlat, g.xProj.read() as tf.Tensor2D); // [kg·b·l, R + 2n]
-      const dtLow = tf.slice(xDbl, [0, 0], [kb * l, r]);
+      const xDbl = linear(xFlat, g.xProj.read()); // [kg·b·l, R + 2n]
+      const dtLow = applyIndexMap(xDbl, columnsMap(kb * l, r + 2 * n, 0, r));
       // Δ_in = δ·W_dt (+ b_dt for MambaVision's double bias): [kg·b·l, h]
       const dtLin = linear(
         dtLow,
@@ -394,24 +418,27 @@ export class MambaVisionMixer extends MerbaLayer {
       const D = g.d.read() as tf.Tensor1D;
       const deltaBias = g.dtProjB.read() as tf.Tensor1D;
       const y = selectiveScan(u, delta, A, Bm, Cm, { D, deltaBias, deltaSoftplus: true }) as tf.Tensor3D;
-      // back to raster order: [kg, b, l, h]
+      // back to raster order: kg × [b·l, h]
       const invs = perms.map(invertPermutation);
-      ys.push(applyIndexMap(y, scanOutMap(b, h, l, invs, perms.every(isIdentity) ? "id" : tag)));
+      const back = applyIndexMap(y, scanOutMap(b, h, l, invs, perms.every(isIdentity) ? "id" : tag));
+      ys.push(...(g.orders.length === 1 ? [back.reshape([b * l, h])] : tf.unstack(back, 0)));
       if (keepTrace) groupTraces.push({ orders: g.orders, u, delta, B: Bm, C: Cm, A, D, deltaBias, y });
     }
-    const k = this.orders.length;
-    const yAll = ys.length === 1 ? ys[0] : tf.concat(ys, 0); // [k, b, l, h]
-    let yMerged: tf.Tensor;
-    if (k === 1) yMerged = yAll.reshape([b, l, h]);
-    else if (this.mergeLogits) {
-      const w = tf.softmax(this.mergeLogits.read()).reshape([k, 1, 1, 1]);
-      yMerged = tf.sum(tf.mul(yAll, w), 0);
-    } else yMerged = this.merge === "sum" ? tf.sum(yAll, 0) : tf.mean(yAll, 0);
-    // Y = [y; z]·W_out (concatenation, no gate)
-    const cat = tf.concat([yMerged.reshape([b * l, h]), zConv.reshape([b * l, h])], 1);
-    const out = tf.matMul(cat, this.outProj.read() as tf.Tensor2D).reshape([b, l, this.dModel]);
+    // merge the orders: Σ_k w_k·y_k (scalar weights keep tfjs on its fast same-shape path)
+    const yMerged = mergeOrders(ys, this.merge, this.mergeLogits?.read() ?? null); // [b·l, h]
+    // Y = [y; z]·W_out (concatenation, no gate) = y·W_out[:h] + z·W_out[h:] (no concat: its tfjs gradient is slow)
+    const wOut = this.outProj.read();
+    const outY = linear(yMerged, tf.slice(wOut, [0, 0], [h, this.dModel]));
+    const outZ = linear(zConv.reshape([b * l, h]), tf.slice(wOut, [h, 0], [h, this.dModel]));
+    const out = tf.add(outY, outZ).reshape([b, l, this.dModel]);
     if (!keepTrace) return { out };
-    return { xz: xz.reshape([b, l, dInner]), zConv, groups: groupTraces, yMerged, out };
+    return {
+      xz: xz.reshape([b, l, dInner]),
+      zConv,
+      groups: groupTraces,
+      yMerged: yMerged.reshape([b, l, h]),
+      out,
+    };
   }
 
   override getConfig(): tf.serialization.ConfigDict {

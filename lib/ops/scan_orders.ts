@@ -233,3 +233,43 @@ export function unpermuteTokens(
   );
   return applyIndexMap(y, map) as tf.Tensor4D;
 }
+
+/**
+ * Maps per-order token-pair matrices from scan order back to raster order:
+ * `a: [k·b, l, l]` with `a[k, b, t, s]` between scan steps `t`, `s` → `[k, b, l, l]` with
+ * `out[k, b, π_k[t], π_k[s]] = a[k, b, t, s]` (hidden-attention maps in window coordinates).
+ *
+ * @throws {TypeError} when `a` is not `[k·b, rows·cols, rows·cols]`.
+ */
+export function unpermutePairs(
+  a: tf.Tensor,
+  orders: readonly ScanOrder[],
+  rows: number,
+  cols: number,
+): tf.Tensor4D {
+  const [kb, l, l2] = a.shape;
+  const k = orders.length;
+  if (a.rank !== 3 || l !== rows * cols || l2 !== l || kb % k !== 0) {
+    throw new TypeError(
+      `unpermutePairs: a must be [${k}·b, ${rows * cols}, ${rows * cols}], got [${a.shape}]`,
+    );
+  }
+  const b = kb / k;
+  const invs = orders.map((od) => invertPermutation(scanPermutation(od, rows, cols)));
+  const map = cachedIndexMap(
+    `unpermute-pairs:${orderKey(orders, rows, cols)}:${b}`,
+    [kb, l, l],
+    [k, b, l, l],
+    (idx) => {
+      let i = 0;
+      for (let ki = 0; ki < k; ki++) {
+        const inv = invs[ki];
+        for (let bi = 0; bi < b; bi++) {
+          const base = (ki * b + bi) * l * l;
+          for (let p = 0; p < l; p++) for (let q = 0; q < l; q++) idx[i++] = base + inv[p] * l + inv[q];
+        }
+      }
+    },
+  );
+  return applyIndexMap(a, map) as tf.Tensor4D;
+}

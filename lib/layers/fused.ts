@@ -1,0 +1,566 @@
+/**
+ * Fused layer ops with hand-written typed-array kernels on tfjs's `cpu` backend (tf-ops fallback elsewhere).
+ *
+ * Why: tfjs-backend-cpu evaluates every broadcasting binary op (bias add, LayerNorm scale, softmax's
+ * subtraction), every transpose and several backprop kernels (`Conv2DBackpropFilter`,
+ * `DepthwiseConv2dNativeBackpropFilter`) with a per-element index vector (`indexToLoc`/`TensorBuffer.get`),
+ * 10–100× slower than a plain loop. merba-tiny trains on the cpu backend, so its hot ops are fused here:
+ * one kernel forward, one backward, each a `tf.customGrad`. On other backends (webgpu, wasm) the same maths
+ * runs as tf ops, so results agree to float32 rounding (tests/layers/fused_test.ts).
+ *
+ * Shapes are channels-last; `N` = rows (tokens·batch), `C` = channels.
+ *
+ * @module
+ */
+import * as tf from "@tensorflow/tfjs";
+
+type GradFn = Parameters<typeof tf.customGrad>[0];
+
+/** True when the fused JS kernels run (tfjs `cpu` backend). */
+export function jsKernels(): boolean {
+  return tf.getBackend() === "cpu";
+}
+
+const vals = (t: tf.Tensor) => t.dataSync() as Float32Array;
+const make = (data: Float32Array, shape: number[]) => tf.tensor(data, shape, "float32");
+
+// ---------- linear ----------
+
+function matmulJs(x: Float32Array, w: Float32Array, n: number, i: number, o: number, bias?: Float32Array) {
+  const y = new Float32Array(n * o);
+  for (let r = 0; r < n; r++) {
+    const yo = r * o;
+    if (bias) { for (let c = 0; c < o; c++) y[yo + c] = bias[c]; }
+    const xo = r * i;
+    for (let k = 0; k < i; k++) {
+      const xv = x[xo + k];
+      if (xv === 0) continue;
+      const wo = k * o;
+      for (let c = 0; c < o; c++) y[yo + c] += xv * w[wo + c];
+    }
+  }
+  return y;
+}
+
+function linearGradJs(x: Float32Array, w: Float32Array, dy: Float32Array, n: number, i: number, o: number) {
+  const dx = new Float32Array(n * i);
+  const dw = new Float32Array(i * o);
+  const db = new Float32Array(o);
+  for (let r = 0; r < n; r++) {
+    const yo = r * o;
+    const xo = r * i;
+    for (let c = 0; c < o; c++) db[c] += dy[yo + c];
+    for (let k = 0; k < i; k++) {
+      const wo = k * o;
+      const xv = x[xo + k];
+      let s = 0;
+      for (let c = 0; c < o; c++) {
+        const g = dy[yo + c];
+        s += g * w[wo + c];
+        dw[wo + c] += xv * g;
+      }
+      dx[xo + k] = s;
+    }
+  }
+  return { dx, dw, db };
+}
+
+/**
+ * `y = x·W (+ b)`: `x [..., I]`, `W [I, O]`, `b [O]` → `[..., O]`.
+ *
+ * @example
+ * ```ts
+ * import * as tf from "@tensorflow/tfjs";
+ * import { fusedLinear } from "./fused.ts";
+ * await tf.setBackend("cpu");
+ * const y = fusedLinear(tf.ones([2, 3]), tf.ones([3, 4]), tf.zeros([4]));
+ * if (y.dataSync()[0] !== 3) throw new Error();
+ * ```
+ */
+export function fusedLinear(x: tf.Tensor, w: tf.Tensor, b?: tf.Tensor): tf.Tensor {
+  const [i, o] = w.shape as [number, number];
+  const lead = x.shape.slice(0, -1);
+  if (x.shape[x.rank - 1] !== i) {
+    throw new TypeError(`linear: x [..., ${x.shape.at(-1)}] does not fit W [${w.shape}]`);
+  }
+  if (!jsKernels()) {
+    const y = tf.matMul(x.reshape([-1, i]), w as tf.Tensor2D);
+    return (b ? tf.add(y, b) : y).reshape([...lead, o]);
+  }
+  const n = x.size / i;
+  if (b) {
+    const f = tf.customGrad(
+      ((xx: tf.Tensor, ww: tf.Tensor, bb: tf.Tensor) => {
+        const xv = vals(xx);
+        const wv = vals(ww);
+        const value = make(matmulJs(xv, wv, n, i, o, vals(bb)), [...lead, o]);
+        const gradFunc = (dy: tf.Tensor) => {
+          const g = linearGradJs(xv, wv, vals(dy), n, i, o);
+          return [make(g.dx, xx.shape), make(g.dw, [i, o]), make(g.db, [o])];
+        };
+        return { value, gradFunc };
+      }) as unknown as GradFn,
+    );
+    return f(x, w, b);
+  }
+  const f = tf.customGrad(
+    ((xx: tf.Tensor, ww: tf.Tensor) => {
+      const xv = vals(xx);
+      const wv = vals(ww);
+      const value = make(matmulJs(xv, wv, n, i, o), [...lead, o]);
+      const gradFunc = (dy: tf.Tensor) => {
+        const g = linearGradJs(xv, wv, vals(dy), n, i, o);
+        return [make(g.dx, xx.shape), make(g.dw, [i, o])];
+      };
+      return { value, gradFunc };
+    }) as unknown as GradFn,
+  );
+  return f(x, w);
+}
+
+// ---------- LayerNorm ----------
+
+/** LayerNorm over the last axis: `(x − μ)/√(σ² + ε)·γ + β` (biased variance, PyTorch). */
+export function fusedLayerNorm(x: tf.Tensor, gamma: tf.Tensor, beta: tf.Tensor, eps = 1e-5): tf.Tensor {
+  const c = x.shape[x.rank - 1];
+  if (!jsKernels()) {
+    const { mean, variance } = tf.moments(x, -1, true);
+    return tf.add(tf.mul(tf.mul(tf.sub(x, mean), tf.rsqrt(tf.add(variance, eps))), gamma), beta);
+  }
+  const n = x.size / c;
+  const f = tf.customGrad(
+    ((xx: tf.Tensor, gg: tf.Tensor, bb: tf.Tensor) => {
+      const xv = vals(xx);
+      const gv = vals(gg);
+      const bv = vals(bb);
+      const xhat = new Float32Array(xv.length);
+      const rstd = new Float32Array(n);
+      const y = new Float32Array(xv.length);
+      for (let r = 0; r < n; r++) {
+        const o = r * c;
+        let m = 0;
+        for (let j = 0; j < c; j++) m += xv[o + j];
+        m /= c;
+        let v = 0;
+        for (let j = 0; j < c; j++) {
+          const d = xv[o + j] - m;
+          v += d * d;
+        }
+        const rs = 1 / Math.sqrt(v / c + eps);
+        rstd[r] = rs;
+        for (let j = 0; j < c; j++) {
+          const h = (xv[o + j] - m) * rs;
+          xhat[o + j] = h;
+          y[o + j] = h * gv[j] + bv[j];
+        }
+      }
+      const gradFunc = (dy: tf.Tensor) => {
+        const g = vals(dy);
+        const dx = new Float32Array(xv.length);
+        const dg = new Float32Array(c);
+        const db = new Float32Array(c);
+        for (let r = 0; r < n; r++) {
+          const o = r * c;
+          let s1 = 0;
+          let s2 = 0;
+          for (let j = 0; j < c; j++) {
+            const gy = g[o + j];
+            const dh = gy * gv[j];
+            s1 += dh;
+            s2 += dh * xhat[o + j];
+            dg[j] += gy * xhat[o + j];
+            db[j] += gy;
+          }
+          s1 /= c;
+          s2 /= c;
+          const rs = rstd[r];
+          for (let j = 0; j < c; j++) dx[o + j] = rs * (g[o + j] * gv[j] - s1 - xhat[o + j] * s2);
+        }
+        return [make(dx, xx.shape), make(dg, [c]), make(db, [c])];
+      };
+      return { value: make(y, xx.shape), gradFunc };
+    }) as unknown as GradFn,
+  );
+  return f(x, gamma, beta);
+}
+
+// ---------- BatchNorm over the last axis ----------
+
+/**
+ * BatchNorm over the channel (last) axis. `training`: batch statistics (biased variance in the
+ * normalisation); returns them for the moving averages. Inference: the given moving statistics.
+ */
+export function fusedBatchNorm(
+  x: tf.Tensor,
+  gamma: tf.Tensor,
+  beta: tf.Tensor,
+  eps: number,
+  stats: { training: true } | { training: false; mean: tf.Tensor; variance: tf.Tensor },
+): { y: tf.Tensor; mean: tf.Tensor1D | null; variance: tf.Tensor1D | null } {
+  const c = x.shape[x.rank - 1];
+  const n = x.size / c;
+  if (!jsKernels()) {
+    if (stats.training) {
+      const axes = x.shape.map((_, i) => i).slice(0, -1);
+      const { mean, variance } = tf.moments(x, axes);
+      const y = tf.batchNorm(x, mean, variance, beta, gamma, eps);
+      return { y, mean: mean as tf.Tensor1D, variance: variance as tf.Tensor1D };
+    }
+    return { y: tf.batchNorm(x, stats.mean, stats.variance, beta, gamma, eps), mean: null, variance: null };
+  }
+  let meanOut: Float32Array | undefined;
+  let varOut: Float32Array | undefined;
+  const f = tf.customGrad(
+    ((xx: tf.Tensor, gg: tf.Tensor, bb: tf.Tensor) => {
+      const xv = vals(xx);
+      const gv = vals(gg);
+      const bv = vals(bb);
+      let mean: Float32Array;
+      let variance: Float32Array;
+      if (stats.training) {
+        const m64 = new Float64Array(c);
+        const v64 = new Float64Array(c);
+        for (let r = 0; r < n; r++) for (let j = 0; j < c; j++) m64[j] += xv[r * c + j];
+        for (let j = 0; j < c; j++) m64[j] /= n;
+        for (let r = 0; r < n; r++) {
+          for (let j = 0; j < c; j++) {
+            const d = xv[r * c + j] - m64[j];
+            v64[j] += d * d;
+          }
+        }
+        for (let j = 0; j < c; j++) v64[j] /= n;
+        mean = Float32Array.from(m64);
+        variance = Float32Array.from(v64);
+        meanOut = mean;
+        varOut = variance;
+      } else {
+        mean = vals(stats.mean);
+        variance = vals(stats.variance);
+      }
+      const rstd = variance.map((v) => 1 / Math.sqrt(v + eps));
+      const xhat = new Float32Array(xv.length);
+      const y = new Float32Array(xv.length);
+      for (let r = 0; r < n; r++) {
+        for (let j = 0; j < c; j++) {
+          const i = r * c + j;
+          const h = (xv[i] - mean[j]) * rstd[j];
+          xhat[i] = h;
+          y[i] = h * gv[j] + bv[j];
+        }
+      }
+      const gradFunc = (dy: tf.Tensor) => {
+        const g = vals(dy);
+        const dg = new Float32Array(c);
+        const db = new Float32Array(c);
+        for (let r = 0; r < n; r++) {
+          for (let j = 0; j < c; j++) {
+            const i = r * c + j;
+            dg[j] += g[i] * xhat[i];
+            db[j] += g[i];
+          }
+        }
+        const dx = new Float32Array(xv.length);
+        for (let r = 0; r < n; r++) {
+          for (let j = 0; j < c; j++) {
+            const i = r * c + j;
+            dx[i] = stats.training
+              ? (gv[j] * rstd[j]) * (g[i] - db[j] / n - xhat[i] * dg[j] / n)
+              : g[i] * gv[j] * rstd[j];
+          }
+        }
+        return [make(dx, xx.shape), make(dg, [c]), make(db, [c])];
+      };
+      return { value: make(y, xx.shape), gradFunc };
+    }) as unknown as GradFn,
+  );
+  const y = f(x, gamma, beta);
+  return {
+    y,
+    mean: meanOut ? tf.tensor1d(meanOut) : null,
+    variance: varOut ? tf.tensor1d(varOut) : null,
+  };
+}
+
+// ---------- activations ----------
+
+/** SiLU `x·σ(x)`. */
+export function fusedSilu(x: tf.Tensor): tf.Tensor {
+  if (!jsKernels()) return tf.mul(x, tf.sigmoid(x));
+  const f = tf.customGrad(
+    ((xx: tf.Tensor) => {
+      const xv = vals(xx);
+      const s = new Float32Array(xv.length);
+      const y = new Float32Array(xv.length);
+      for (let i = 0; i < xv.length; i++) {
+        const si = 1 / (1 + Math.exp(-xv[i]));
+        s[i] = si;
+        y[i] = xv[i] * si;
+      }
+      const gradFunc = (dy: tf.Tensor) => {
+        const g = vals(dy);
+        const dx = new Float32Array(xv.length);
+        // d/dx x·σ(x) = σ(x)·(1 + x·(1 − σ(x)))
+        for (let i = 0; i < xv.length; i++) dx[i] = g[i] * s[i] * (1 + xv[i] * (1 - s[i]));
+        return make(dx, xx.shape);
+      };
+      return { value: make(y, xx.shape), gradFunc };
+    }) as unknown as GradFn,
+  );
+  return f(x);
+}
+
+const GELU_K = Math.sqrt(2 / Math.PI);
+
+/** GELU, tanh approximation: `½·x·(1 + tanh(√(2/π)·(x + 0.044715·x³)))`. */
+export function fusedGelu(x: tf.Tensor): tf.Tensor {
+  if (!jsKernels()) {
+    const inner = tf.mul(GELU_K, tf.add(x, tf.mul(0.044715, tf.pow(x, 3))));
+    return tf.mul(tf.mul(0.5, x), tf.add(1, tf.tanh(inner)));
+  }
+  const f = tf.customGrad(
+    ((xx: tf.Tensor) => {
+      const xv = vals(xx);
+      const t = new Float32Array(xv.length);
+      const y = new Float32Array(xv.length);
+      for (let i = 0; i < xv.length; i++) {
+        const v = xv[i];
+        const ti = Math.tanh(GELU_K * (v + 0.044715 * v * v * v));
+        t[i] = ti;
+        y[i] = 0.5 * v * (1 + ti);
+      }
+      const gradFunc = (dy: tf.Tensor) => {
+        const g = vals(dy);
+        const dx = new Float32Array(xv.length);
+        for (let i = 0; i < xv.length; i++) {
+          const v = xv[i];
+          const ti = t[i];
+          dx[i] = g[i] * (0.5 * (1 + ti) + 0.5 * v * (1 - ti * ti) * GELU_K * (1 + 3 * 0.044715 * v * v));
+        }
+        return make(dx, xx.shape);
+      };
+      return { value: make(y, xx.shape), gradFunc };
+    }) as unknown as GradFn,
+  );
+  return f(x);
+}
+
+// ---------- depthwise conv along tokens ----------
+
+/**
+ * Depthwise 1-D cross-correlation along the token axis with non-causal 'same' padding (⌊(k−1)/2⌋ left),
+ * no bias: `x [b, l, c]`, kernel `[1, k, c, 1]` (tfjs depthwise layout) → `[b, l, c]`.
+ */
+export function fusedDepthwiseConv1d(x: tf.Tensor, kernel: tf.Tensor): tf.Tensor3D {
+  const [b, l, c] = x.shape;
+  const k = kernel.shape[1] as number;
+  if (!jsKernels()) {
+    return tf.depthwiseConv2d(x.reshape([b, 1, l, c]) as tf.Tensor4D, kernel as tf.Tensor4D, 1, "same")
+      .reshape([b, l, c]);
+  }
+  const left = Math.floor((k - 1) / 2);
+  const f = tf.customGrad(
+    ((xx: tf.Tensor, kk: tf.Tensor) => {
+      const xv = vals(xx);
+      const w = vals(kk); // (j, c)
+      const y = new Float32Array(xv.length);
+      for (let s = 0; s < b; s++) {
+        const base = s * l * c;
+        for (let t = 0; t < l; t++) {
+          const yo = base + t * c;
+          for (let j = 0; j < k; j++) {
+            const src = t + j - left;
+            if (src < 0 || src >= l) continue;
+            const xo = base + src * c;
+            const wo = j * c;
+            for (let ch = 0; ch < c; ch++) y[yo + ch] += w[wo + ch] * xv[xo + ch];
+          }
+        }
+      }
+      const gradFunc = (dy: tf.Tensor) => {
+        const g = vals(dy);
+        const dx = new Float32Array(xv.length);
+        const dw = new Float32Array(k * c);
+        for (let s = 0; s < b; s++) {
+          const base = s * l * c;
+          for (let t = 0; t < l; t++) {
+            const yo = base + t * c;
+            for (let j = 0; j < k; j++) {
+              const src = t + j - left;
+              if (src < 0 || src >= l) continue;
+              const xo = base + src * c;
+              const wo = j * c;
+              for (let ch = 0; ch < c; ch++) {
+                const gy = g[yo + ch];
+                dx[xo + ch] += w[wo + ch] * gy;
+                dw[wo + ch] += xv[xo + ch] * gy;
+              }
+            }
+          }
+        }
+        return [make(dx, xx.shape), make(dw, kk.shape)];
+      };
+      return { value: make(y, xx.shape), gradFunc };
+    }) as unknown as GradFn,
+  );
+  return f(x, kernel) as tf.Tensor3D;
+}
+
+// ---------- conv 3x3, padding 1 ----------
+
+/**
+ * `Conv3×3` with one pixel of zero padding on every side (PyTorch `padding=1`), stride `s`, no bias:
+ * `x [b, h, w, ci]`, kernel `[3, 3, ci, co]` → `[b, ⌊(h−1)/s⌋+1, ⌊(w−1)/s⌋+1, co]`. CPU: im2col + matmul.
+ */
+export function fusedConv3x3(x: tf.Tensor, kernel: tf.Tensor, stride: number): tf.Tensor4D {
+  const [b, h, w, ci] = x.shape;
+  const co = kernel.shape[3] as number;
+  if (!jsKernels()) {
+    const padded = tf.pad(x as tf.Tensor4D, [[0, 0], [1, 1], [1, 1], [0, 0]]);
+    return tf.conv2d(padded, kernel as tf.Tensor4D, stride, "valid");
+  }
+  const ho = Math.floor((h - 1) / stride) + 1;
+  const wo = Math.floor((w - 1) / stride) + 1;
+  const kk = 9 * ci;
+  const rows = b * ho * wo;
+  // src[r·kk + (ky·3 + kx)·ci + c] = flat index into x, or −1 (padding)
+  const src = new Int32Array(rows * kk);
+  let p = 0;
+  for (let s = 0; s < b; s++) {
+    for (let oy = 0; oy < ho; oy++) {
+      for (let ox = 0; ox < wo; ox++) {
+        for (let ky = 0; ky < 3; ky++) {
+          const iy = oy * stride + ky - 1;
+          for (let kx = 0; kx < 3; kx++) {
+            const ix = ox * stride + kx - 1;
+            const ok = iy >= 0 && iy < h && ix >= 0 && ix < w;
+            const base = ((s * h + iy) * w + ix) * ci;
+            for (let c = 0; c < ci; c++) src[p++] = ok ? base + c : -1;
+          }
+        }
+      }
+    }
+  }
+  const f = tf.customGrad(
+    ((xx: tf.Tensor, kt: tf.Tensor) => {
+      const xv = vals(xx);
+      const wv = vals(kt); // [(ky, kx, c), co]
+      const cols = new Float32Array(rows * kk);
+      for (let i = 0; i < cols.length; i++) cols[i] = src[i] < 0 ? 0 : xv[src[i]];
+      const y = matmulJs(cols, wv, rows, kk, co);
+      const gradFunc = (dy: tf.Tensor) => {
+        const g = linearGradJs(cols, wv, vals(dy), rows, kk, co);
+        const dx = new Float32Array(xv.length);
+        for (let i = 0; i < src.length; i++) if (src[i] >= 0) dx[src[i]] += g.dx[i];
+        return [make(dx, xx.shape), make(g.dw, kt.shape)];
+      };
+      return { value: make(y, [b, ho, wo, co]), gradFunc };
+    }) as unknown as GradFn,
+  );
+  return f(x, kernel) as tf.Tensor4D;
+}
+
+// ---------- softmax over the last axis ----------
+
+/** Softmax over the last axis. */
+export function fusedSoftmax(x: tf.Tensor): tf.Tensor {
+  if (!jsKernels()) return tf.softmax(x);
+  const c = x.shape[x.rank - 1];
+  const n = x.size / c;
+  const f = tf.customGrad(
+    ((xx: tf.Tensor) => {
+      const xv = vals(xx);
+      const y = new Float32Array(xv.length);
+      for (let r = 0; r < n; r++) {
+        const o = r * c;
+        let m = -Infinity;
+        for (let j = 0; j < c; j++) m = Math.max(m, xv[o + j]);
+        let s = 0;
+        for (let j = 0; j < c; j++) {
+          const e = Math.exp(xv[o + j] - m);
+          y[o + j] = e;
+          s += e;
+        }
+        for (let j = 0; j < c; j++) y[o + j] /= s;
+      }
+      const gradFunc = (dy: tf.Tensor) => {
+        const g = vals(dy);
+        const dx = new Float32Array(xv.length);
+        for (let r = 0; r < n; r++) {
+          const o = r * c;
+          let s = 0;
+          for (let j = 0; j < c; j++) s += g[o + j] * y[o + j];
+          for (let j = 0; j < c; j++) dx[o + j] = y[o + j] * (g[o + j] - s);
+        }
+        return make(dx, xx.shape);
+      };
+      return { value: make(y, xx.shape), gradFunc };
+    }) as unknown as GradFn,
+  );
+  return f(x);
+}
+
+// ---------- token pooling and broadcast-add ----------
+
+/** Mean over the middle axis: `x [b, l, c]` → `[b, c]`. */
+export function fusedMeanTokens(x: tf.Tensor): tf.Tensor2D {
+  const [b, l, c] = x.shape;
+  if (!jsKernels()) return tf.mean(x, 1) as tf.Tensor2D;
+  const f = tf.customGrad(
+    ((xx: tf.Tensor) => {
+      const xv = vals(xx);
+      const y = new Float32Array(b * c);
+      for (let s = 0; s < b; s++) {
+        for (let t = 0; t < l; t++) {
+          const o = (s * l + t) * c;
+          for (let j = 0; j < c; j++) y[s * c + j] += xv[o + j];
+        }
+      }
+      for (let i = 0; i < y.length; i++) y[i] /= l;
+      const gradFunc = (dy: tf.Tensor) => {
+        const g = vals(dy);
+        const dx = new Float32Array(xv.length);
+        for (let s = 0; s < b; s++) {
+          for (let t = 0; t < l; t++) {
+            const o = (s * l + t) * c;
+            for (let j = 0; j < c; j++) dx[o + j] = g[s * c + j] / l;
+          }
+        }
+        return make(dx, xx.shape);
+      };
+      return { value: make(y, [b, c]), gradFunc };
+    }) as unknown as GradFn,
+  );
+  return f(x) as tf.Tensor2D;
+}
+
+/** `x [b, l, c] + r [b, c]` broadcast over the tokens. */
+export function fusedAddTokens(x: tf.Tensor, r: tf.Tensor): tf.Tensor3D {
+  const [b, l, c] = x.shape;
+  if (!jsKernels()) return tf.add(x, r.reshape([b, 1, c])) as tf.Tensor3D;
+  const f = tf.customGrad(
+    ((xx: tf.Tensor, rr: tf.Tensor) => {
+      const xv = vals(xx);
+      const rv = vals(rr);
+      const y = new Float32Array(xv.length);
+      for (let s = 0; s < b; s++) {
+        for (let t = 0; t < l; t++) {
+          const o = (s * l + t) * c;
+          for (let j = 0; j < c; j++) y[o + j] = xv[o + j] + rv[s * c + j];
+        }
+      }
+      const gradFunc = (dy: tf.Tensor) => {
+        const g = vals(dy);
+        const dr = new Float32Array(b * c);
+        for (let s = 0; s < b; s++) {
+          for (let t = 0; t < l; t++) {
+            const o = (s * l + t) * c;
+            for (let j = 0; j < c; j++) dr[s * c + j] += g[o + j];
+          }
+        }
+        return [make(Float32Array.from(g), xx.shape), make(dr, rr.shape)];
+      };
+      return { value: make(y, xx.shape), gradFunc };
+    }) as unknown as GradFn,
+  );
+  return f(x, r) as tf.Tensor3D;
+}
