@@ -349,6 +349,7 @@ export interface ApexOptions {
 export async function resolveApex(
   ctx: ApexContext,
   opts: ApexOptions,
+  where: { file?: string; row?: number } = {},
 ): Promise<{ apex: number; how: string }> {
   const rule = opts.apexRule ?? "middle";
   if (rule === "middle") return { apex: middleApex(ctx.frames, ctx.onset, ctx.offset), how: "middle frame" };
@@ -363,7 +364,8 @@ export async function resolveApex(
   if (typeof rule === "function") {
     const apex = await rule(ctx);
     if (!ctx.frames.some((f) => f.frame === apex)) {
-      throw new DatasetError(`apex rule returned frame ${apex}, which is not a frame of the clip`, {
+      throw new DatasetError(`apex rule returned frame ${apex}, which is not a frame of clip ${ctx.id}`, {
+        ...where,
         field: "apex",
       });
     }
@@ -553,7 +555,7 @@ export async function resolveClip(r: ParsedRow, o: ClipOptions): Promise<SampleR
       dataset: o.dataset,
       id: o.id,
     };
-    const { apex: a, how } = await resolveApex(ctx, o);
+    const { apex: a, how } = await resolveApex(ctx, o, where);
     apex = a;
     notes.push(`apex missing in label file; ${how} ${a} used`);
   }

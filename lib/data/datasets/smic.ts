@@ -105,7 +105,13 @@ export async function loadSmic(root: string, opts: SmicOptions = {}): Promise<Lo
           const frames = await listFrames(clipDir, { file: clipDir });
           const onset = frames[0].frame;
           const offset = frames[frames.length - 1].frame;
-          const { apex, how } = await resolveApex({ frames, onset, offset, dataset: "smic", id: clip }, opts);
+          const { apex, how } = await resolveApex(
+            { frames, onset, offset, dataset: "smic", id: clip },
+            opts,
+            {
+              file: clipDir,
+            },
+          );
           checkOrder(onset, apex, offset, { file: clipDir }, {
             onset: "onset",
             apex: "apex",

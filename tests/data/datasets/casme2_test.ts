@@ -93,6 +93,11 @@ Deno.test("loadCasme2 apex rules: custom function and max-flow with a scorer", a
   // Annotated apexes are never replaced by the rule.
   assert.equal(mf.samples[0].apexFrame, 48);
   await assert.rejects(loadCasme2(ROOT, { apexRule: "max-flow" }), TypeError);
+  await rejectsDataset(loadCasme2(ROOT, { apexRule: () => 1 }), {
+    row: 3,
+    field: "apex",
+    message: /apex rule returned frame 1, which is not a frame of clip sub01\/EP19_05f/,
+  });
 });
 
 Deno.test("loadCasme2 fixes: documented MEB table and user fixes", async () => {
