@@ -1,5 +1,6 @@
 /**
- * Dense optical flow by the dual TV-L1 method (Zach, Pock & Bischof 2007), in plain TypeScript on the CPU.
+ * Dense optical flow by the dual TV-L1 method (C. Zach, T. Pock & H. Bischof, "A Duality Based Approach for
+ * Realtime TV-L1 Optical Flow", DAGM 2007, LNCS 4713, pp. 214–223), in plain TypeScript on the CPU.
  *
  * TV-L1 is the standard input of micro-expression recognisers (STSTNet, HTNet, MEAN all use OpenCV's
  * `DualTVL1OpticalFlow`), and opencv.js does not ship it. This implementation follows the numerical scheme
@@ -27,9 +28,11 @@
  *
  * Notes (deviations from OpenCV 4.6, none of which changes the defaults' meaning):
  * - OpenCV rounds warp positions to 1/32 px inside `remap`; here positions are exact.
- * - OpenCV accumulates the stopping criterion in float32; here in float64.
- * - `Float32Array` input is taken on the 0..255 scale of {@link toFloat} (OpenCV multiplies `CV_32F` input by
- *   255, i.e. expects 0..1); pass `floatScale: 255` for 0..1 data.
+ * - Arithmetic within a step is float64 (stored as float32), and the stopping sum is float64; OpenCV uses
+ *   float32 throughout. On the golden pairs the two flows differ by 0.005–0.009 px on average (interior).
+ * - `Float32Array` input is taken on the 0..255 scale that `toFloat` (lib/data/image.ts) produces (OpenCV
+ *   multiplies `CV_32F` input by 255, i.e. expects 0..1); pass `floatScale: 255` for 0..1 data.
+ * - Single-threaded; {@link DualTVL1} reuses its buffers across same-sized pairs.
  *
  * @module
  */
