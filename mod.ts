@@ -136,7 +136,7 @@ export {
 } from "./lib/data/protocols.ts";
 export type { Protocol, ProtocolResult } from "./lib/data/protocols.ts";
 /** Leave-one-subject-out folds by dataset-prefixed subject; fold selection and "i/n" shards. */
-export { losoSplits, selectFolds } from "./lib/data/loso.ts";
+export { losoSplits, parseShard, selectFolds } from "./lib/data/loso.ts";
 export type { FoldSelection, LosoFold } from "./lib/data/loso.ts";
 /** Flow dataset file format (MERBAFLW v1) and the per-sample flow cache. */
 export {

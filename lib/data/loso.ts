@@ -102,13 +102,22 @@ export function selectFolds(folds: readonly LosoFold[], sel: FoldSelection = {})
     out = out.filter((f) => want.has(f.index));
   }
   if (sel.shard !== undefined) {
-    const m = /^\s*(\d+)\s*\/\s*(\d+)\s*$/.exec(sel.shard);
-    const i = m ? Number(m[1]) : NaN;
-    const n = m ? Number(m[2]) : NaN;
-    if (!m || n < 1 || i < 1 || i > n) {
-      throw new RangeError(`selectFolds: shard must be "i/n" with 1 <= i <= n, got "${sel.shard}"`);
-    }
-    out = out.filter((_, k) => k % n === i - 1);
+    const { index, count } = parseShard(sel.shard, "selectFolds");
+    out = out.filter((_, k) => k % count === index - 1);
   }
   return out;
+}
+
+/**
+ * Parses a shard spec `"i/n"` (1-based: `1/4` .. `4/4`). Shard `i` of `n` takes positions `i-1, i-1+n, ...`.
+ * @throws {RangeError} naming `fn` and the spec unless `1 <= i <= n`.
+ */
+export function parseShard(spec: string, fn = "parseShard"): { index: number; count: number } {
+  const m = /^\s*(\d+)\s*\/\s*(\d+)\s*$/.exec(spec);
+  const index = m ? Number(m[1]) : NaN;
+  const count = m ? Number(m[2]) : NaN;
+  if (!m || count < 1 || index < 1 || index > count) {
+    throw new RangeError(`${fn}: shard must be "i/n" with 1 <= i <= n, got "${spec}"`);
+  }
+  return { index, count };
 }

@@ -12,7 +12,8 @@ import { flowToInput } from "./flow_input.ts";
 import { readGray } from "./image_io.ts";
 import { resizeArea } from "./image.ts";
 import { FlowCache, sampleCacheKey } from "./cache.ts";
-import { applyProtocol, type Protocol } from "./protocols.ts";
+import { applyProtocol, type Protocol, type ProtocolResult } from "./protocols.ts";
+import { parseShard } from "./loso.ts";
 import { DatasetError, type Flow, type FlowDataset, type GrayImage, type SampleRef } from "./types.ts";
 import type { FrameScorer } from "./datasets/common.ts";
 
@@ -90,6 +91,11 @@ export interface PreprocessOptions {
   skipBad?: boolean;
   /** Dataset name. @default the distinct sample datasets joined with "+" */
   name?: string;
+  /**
+   * Process only shard `"i/n"` of the protocol-kept samples (positions `i-1, i-1+n, ...`). Runs with
+   * shards `1/n .. n/n` in parallel processes fill the cache; a final run without `shard` then only reads it.
+   */
+  shard?: string;
 }
 
 /**
@@ -115,7 +121,8 @@ export async function preprocessDataset(samples: SampleRef[], opts: PreprocessOp
     throw new RangeError(`preprocessDataset: size must be a positive integer, got ${size}`);
   }
   const t0 = performance.now();
-  const pr = applyProtocol(samples, opts.protocol, { skipBad: opts.skipBad });
+  const all = applyProtocol(samples, opts.protocol, { skipBad: opts.skipBad });
+  const pr = opts.shard === undefined ? all : shardOf(all, opts.shard);
   const warnings = [...pr.warnings];
   const tvl1 = opts.tvl1 ?? {};
   const method: FlowMethod = opts.method ?? ((a, b) => opticalFlowTVL1(a, b, tvl1));
@@ -197,6 +204,7 @@ export async function preprocessDataset(samples: SampleRef[], opts: PreprocessOp
       counts,
       excluded: pr.excluded,
       warnings,
+      ...(opts.shard !== undefined ? { shard: opts.shard } : {}),
     },
   };
   opts.onFinish?.({
@@ -207,6 +215,17 @@ export async function preprocessDataset(samples: SampleRef[], opts: PreprocessOp
     cacheDir: cache?.dir ?? null,
   });
   return ds;
+}
+
+function shardOf(pr: ProtocolResult, spec: string): ProtocolResult {
+  const { index, count } = parseShard(spec, "preprocessDataset");
+  const keep = pr.samples.map((_, k) => k).filter((k) => k % count === index - 1);
+  return {
+    ...pr,
+    samples: keep.map((k) => pr.samples[k]),
+    fine: Int32Array.from(keep, (k) => pr.fine[k]),
+    coarse: Int32Array.from(keep, (k) => pr.coarse[k]),
+  };
 }
 
 async function computeSample(

@@ -6,6 +6,7 @@
  * deno task preprocess --dataset casme2 --root DIR --out FILE [--protocol casme2-5class] [--size 28]
  *                      [--labels FILE] [--layout raw|cropped] [--apex-rule middle|max-flow] [--fixes meb]
  *                      [--method tvl1|farneback] [--cache DIR | --no-cache] [--skip-bad] [--name NAME] [--quiet]
+ *                      [--shard i/n] [--max-side N]
  * deno task preprocess --dataset composite --list combined_3class_gt.csv --casme2-root DIR --samm-root DIR
  *                      --smic-root DIR --out FILE [--casme2-labels FILE] [--samm-labels FILE] ...
  * ```
@@ -34,6 +35,9 @@ import {
 } from "./preprocess.ts";
 import { saveFlowDataset } from "./cache.ts";
 import { getProtocol, PROTOCOLS } from "./protocols.ts";
+import { parseShard } from "./loso.ts";
+import { resizeArea } from "./image.ts";
+import type { GrayImage } from "./types.ts";
 import { ProgressBar, type ProgressSink } from "./progress.ts";
 import { DatasetError } from "./types.ts";
 
@@ -63,6 +67,8 @@ export const USAGE = `usage: deno task preprocess --dataset NAME --root DIR --ou
   --skip-bad            skip broken samples with a warning instead of stopping
   --name NAME           dataset name stored in the file
   --quiet               no progress bar
+  --shard i/n           only shard i of n of the samples (fill the cache from n processes; then run without it)
+  --max-side N          shrink frames (area) so the longer side is <= N before the flow (faster on raw frames)
   composite: --list FILE --casme2-root DIR --samm-root DIR --smic-root DIR [--casme2-labels F] [--samm-labels F]`;
 
 class UsageError extends Error {}
@@ -118,6 +124,8 @@ async function run(args: string[], io: CliIo, say: (s: string) => void): Promise
         "skip-bad": { type: "boolean", default: false },
         name: { type: "string" },
         quiet: { type: "boolean", default: false },
+        shard: { type: "string" },
+        "max-side": { type: "string" },
         list: { type: "string" },
         "casme2-root": { type: "string" },
         "casme2-labels": { type: "string" },
@@ -142,7 +150,18 @@ async function run(args: string[], io: CliIo, say: (s: string) => void): Promise
       `--dataset must be one of ${Object.keys(DEFAULT_PROTOCOLS).join(", ")}, got ${dataset}`,
     );
   }
-  if (!v.out) throw new UsageError("--out FILE is required");
+  if (!v.out && v.shard === undefined) throw new UsageError("--out FILE is required (optional with --shard)");
+  if (v.shard !== undefined) {
+    try {
+      parseShard(v.shard, "--shard");
+    } catch (e) {
+      throw new UsageError((e as Error).message);
+    }
+  }
+  const maxSide = v["max-side"] === undefined ? undefined : Number(v["max-side"]);
+  if (maxSide !== undefined && (!Number.isInteger(maxSide) || maxSide < 2)) {
+    throw new UsageError(`--max-side must be an integer >= 2, got ${v["max-side"]}`);
+  }
   const size = Number(v.size);
   if (!Number.isInteger(size) || size < 1) {
     throw new UsageError(`--size must be a positive integer, got ${v.size}`);
@@ -229,6 +248,9 @@ async function run(args: string[], io: CliIo, say: (s: string) => void): Promise
     cacheDir: v["no-cache"] ? undefined : v.cache,
     skipBad: v["skip-bad"],
     name: v.name,
+    shard: v.shard,
+    faceCrop: maxSide === undefined ? undefined : shrinkFrames(maxSide),
+    faceCropName: maxSide === undefined ? undefined : `maxSide${maxSide}`,
     onFinish: (s) => (stats = s),
     onProgress: (p) => {
       if (v.quiet) return;
@@ -239,6 +261,14 @@ async function run(args: string[], io: CliIo, say: (s: string) => void): Promise
     },
   });
   progress?.finish();
+  if (!v.out) {
+    say(
+      `shard ${v.shard}: ${ds.n} samples cached in ${
+        stats?.cacheDir ?? "(no cache)"
+      }; no --out, nothing written`,
+    );
+    return 0;
+  }
   await saveFlowDataset(ds, v.out);
   const pre = ds.preprocessing ?? {};
   say(
@@ -250,6 +280,16 @@ async function run(args: string[], io: CliIo, say: (s: string) => void): Promise
   say(`  classes: ${JSON.stringify(pre.counts)}; excluded: ${JSON.stringify(pre.excluded)}`);
   for (const w of (pre.warnings as string[] | undefined) ?? []) say(`  warning: ${w}`);
   return 0;
+}
+
+/** A frame transform that shrinks both frames (area resampling) so the longer side is at most `maxSide`. */
+function shrinkFrames(maxSide: number) {
+  const shrink = (img: GrayImage): GrayImage => {
+    const f = maxSide / Math.max(img.width, img.height);
+    if (f >= 1) return img;
+    return resizeArea(img, Math.max(2, Math.round(img.width * f)), Math.max(2, Math.round(img.height * f)));
+  };
+  return (onset: GrayImage, apex: GrayImage) => ({ onset: shrink(onset), apex: shrink(apex) });
 }
 
 if (import.meta.main) {

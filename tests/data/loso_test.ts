@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { losoSplits, selectFolds } from "../../lib/data/loso.ts";
+import { losoSplits, parseShard, selectFolds } from "../../lib/data/loso.ts";
 
 Deno.test("losoSplits: one fold per subject, natural order, disjoint and covering", () => {
   const subjects = [
@@ -41,4 +41,9 @@ Deno.test("selectFolds: names, indices and shards; shards partition the folds", 
   }
   assert.throws(() => selectFolds(folds, { folds: ["d/s9"] }), /no fold for subject "d\/s9"/);
   assert.throws(() => selectFolds(folds, { folds: [7] }), /no fold with index 7/);
+});
+
+Deno.test("parseShard", () => {
+  assert.deepEqual(parseShard(" 2 / 5 "), { index: 2, count: 5 });
+  assert.throws(() => parseShard("6/5", "myFn"), /myFn: shard must be "i\/n" with 1 <= i <= n, got "6\/5"/);
 });

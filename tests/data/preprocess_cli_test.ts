@@ -44,6 +44,27 @@ Deno.test("preprocess CLI: casme2 fixture -> flow dataset file, progress on stde
     assert.doesNotMatch(b.out.join(""), /flow {2}\[/);
     assert.deepEqual((await loadFlowDataset(out)).x, ds.x);
 
+    // Shards fill the cache from separate runs; the final run reads everything from it.
+    const sharded = ["--dataset", "casme2", "--root", join(FIX, "casme2"), "--size", "4", "--quiet"];
+    const scache = ["--cache", join(tmp, "scache"), "--max-side", "6"];
+    for (const sh of ["1/2", "2/2"]) {
+      const o = capture();
+      assert.equal(await preprocessMain([...sharded, ...scache, "--shard", sh], o.io), 0);
+      assert.match(
+        o.out.join(""),
+        new RegExp(`shard ${sh}: ${sh === "1/2" ? 3 : 2} samples cached in .*scache`),
+      );
+    }
+    const fin = capture();
+    assert.equal(await preprocessMain([...sharded, ...scache, "--out", join(tmp, "s.mflow")], fin.io), 0);
+    assert.match(fin.out.join(""), /n=5, 4x4x3, .* cache hits 5/);
+    assert.equal((await loadFlowDataset(join(tmp, "s.mflow"))).preprocessing!.faceCrop, "maxSide6");
+    await (async () => {
+      const o = capture();
+      assert.equal(await preprocessMain([...sharded, "--shard", "3/2"], o.io), 2);
+      assert.match(o.out.join(""), /--shard: shard must be "i\/n"/);
+    })();
+
     const c = capture();
     const comp = [
       "--dataset",
