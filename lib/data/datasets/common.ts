@@ -9,7 +9,6 @@
  */
 
 import { join } from "node:path";
-import ExcelJS from "exceljs";
 import { DatasetError, type SampleRef } from "../types.ts";
 
 /** One cell value after reading a label table: text, a number, or empty. */
@@ -138,6 +137,8 @@ export async function readTable(path: string): Promise<TableRow[]> {
   if (!(bytes[0] === 0x50 && bytes[1] === 0x4b)) {
     throw new DatasetError("not an .xlsx file (expected a zip container) or .csv", { file: path });
   }
+  // exceljs is large: load it only when an .xlsx is actually read.
+  const { default: ExcelJS } = await import("exceljs");
   const wb = new ExcelJS.Workbook();
   try {
     // exceljs types want a Node Buffer; it accepts any ArrayBuffer-backed bytes.
