@@ -18,8 +18,9 @@
 import * as tf from "@tensorflow/tfjs";
 
 /**
- * An injective element map: `out.flat[i] = idx[i] < 0 ? 0 : x.flat[idx[i]]`, `x` of shape `inShape`, `out`
- * of shape `outShape`. `inv[j]` is the output element that reads input element `j`, or −1 if none does.
+ * An element map: `out.flat[i] = idx[i] < 0 ? 0 : x.flat[idx[i]]`, `x` of shape `inShape`, `out` of shape
+ * `outShape`. An input element may be read several times (e.g. one token in several scan orders): `inv[r][j]`
+ * is the `r`-th output element that reads input element `j`, or −1; the gradient sums over `r`.
  */
 export interface IndexMap {
   /** Cache key (shape and purpose). */
@@ -27,12 +28,13 @@ export interface IndexMap {
   inShape: number[];
   outShape: number[];
   idx: Int32Array;
-  inv: Int32Array;
+  /** Inverse tables, one per multiplicity level (length 1 for an injective map). */
+  inv: Int32Array[];
 }
 
 const mapCache = new Map<string, IndexMap>();
 const MAP_CACHE_LIMIT = 256;
-const tensorCache = new Map<string, { fwd: tf.Tensor1D; bwd: tf.Tensor1D }>();
+const tensorCache = new Map<string, { fwd: tf.Tensor1D; bwd: tf.Tensor1D[] }>();
 
 function product(shape: readonly number[]): number {
   let n = 1;
@@ -43,7 +45,7 @@ function product(shape: readonly number[]): number {
 /**
  * Returns the cached map for `key`, or builds it with `build` (which fills `idx` for the given shapes).
  *
- * @throws {RangeError} when `build` produces an out-of-range or repeated index (the map must be injective).
+ * @throws {RangeError} when `build` produces an out-of-range index.
  */
 export function cachedIndexMap(
   key: string,
@@ -56,25 +58,24 @@ export function cachedIndexMap(
   const nIn = product(inShape);
   const idx = new Int32Array(product(outShape));
   build(idx);
-  const inv = new Int32Array(nIn).fill(-1);
+  const inv: Int32Array[] = [new Int32Array(nIn).fill(-1)];
+  const count = new Int32Array(nIn);
   for (let i = 0; i < idx.length; i++) {
     const j = idx[i];
     if (j < 0) continue;
     if (j >= nIn) {
       throw new RangeError(`index map ${key}: index ${j} at ${i} outside input of ${nIn} elements`);
     }
-    if (inv[j] !== -1) {
-      throw new RangeError(`index map ${key}: input element ${j} read twice (not injective)`);
-    }
-    inv[j] = i;
+    const r = count[j]++;
+    if (r === inv.length) inv.push(new Int32Array(nIn).fill(-1));
+    inv[r][j] = i;
   }
   if (mapCache.size >= MAP_CACHE_LIMIT) {
     const oldest = mapCache.keys().next().value as string;
     mapCache.delete(oldest);
     const t = tensorCache.get(oldest);
     if (t) {
-      t.fwd.dispose();
-      t.bwd.dispose();
+      tf.dispose([t.fwd, ...t.bwd]);
       tensorCache.delete(oldest);
     }
   }
@@ -93,15 +94,28 @@ function gatherJs(x: tf.Tensor, idx: Int32Array, shape: number[]): tf.Tensor {
   return tf.tensor(out, shape, "float32");
 }
 
-function gatherTensors(map: IndexMap): { fwd: tf.Tensor1D; bwd: tf.Tensor1D } {
+function scatterAddJs(dy: tf.Tensor, idx: Int32Array, shape: number[], n: number): tf.Tensor {
+  const g = dy.dataSync() as Float32Array;
+  const out = new Float32Array(n);
+  for (let i = 0; i < idx.length; i++) {
+    const j = idx[i];
+    if (j >= 0) out[j] += g[i];
+  }
+  return tf.tensor(out, shape, "float32");
+}
+
+function gatherTensors(map: IndexMap): { fwd: tf.Tensor1D; bwd: tf.Tensor1D[] } {
   let t = tensorCache.get(map.key);
   if (!t) {
-    const nIn = map.inv.length;
+    const nIn = map.inv[0].length;
     const nOut = map.idx.length;
     // −1 reads the zero appended after the flattened source.
     const f = Int32Array.from(map.idx, (j) => (j < 0 ? nIn : j));
-    const b = Int32Array.from(map.inv, (j) => (j < 0 ? nOut : j));
-    t = tf.tidy(() => ({ fwd: tf.keep(tf.tensor1d(f, "int32")), bwd: tf.keep(tf.tensor1d(b, "int32")) }));
+    const b = map.inv.map((inv) => Int32Array.from(inv, (j) => (j < 0 ? nOut : j)));
+    t = {
+      fwd: tf.keep(tf.tensor1d(f, "int32")),
+      bwd: b.map((x) => tf.keep(tf.tensor1d(x, "int32"))),
+    };
     tensorCache.set(map.key, t);
   }
   return t;
@@ -121,7 +135,8 @@ function jsBackend(): boolean {
 
 /**
  * Applies an {@link IndexMap}: `out.flat[i] = x.flat[idx[i]]` (0 where `idx[i] = −1`). Differentiable; the
- * gradient applies the inverse table. Does not dispose `x`.
+ * gradient applies the inverse tables (a scatter-add where an input is read more than once). Does not
+ * dispose `x`.
  *
  * @param x float32 tensor of shape `map.inShape`.
  * @returns float32 tensor of shape `map.outShape`.
@@ -138,8 +153,15 @@ export function applyIndexMap(x: tf.Tensor, map: IndexMap): tf.Tensor {
       const value = jsBackend()
         ? gatherJs(xi, map.idx, map.outShape)
         : gatherTf(xi, gatherTensors(map).fwd, map.outShape);
-      const gradFunc = (dy: tf.Tensor) =>
-        jsBackend() ? gatherJs(dy, map.inv, map.inShape) : gatherTf(dy, gatherTensors(map).bwd, map.inShape);
+      const gradFunc = (dy: tf.Tensor) => {
+        if (jsBackend()) {
+          return map.inv.length === 1
+            ? gatherJs(dy, map.inv[0], map.inShape)
+            : scatterAddJs(dy, map.idx, map.inShape, map.inv[0].length);
+        }
+        const parts = gatherTensors(map).bwd.map((b) => gatherTf(dy, b, map.inShape));
+        return parts.length === 1 ? parts[0] : tf.tidy(() => tf.addN(parts));
+      };
       return { value, gradFunc };
     }) as unknown as Parameters<typeof tf.customGrad>[0],
   );

@@ -1,0 +1,86 @@
+import * as tf from "@tensorflow/tfjs";
+import { deepStrictEqual, throws } from "node:assert/strict";
+import { assertClose, gpu } from "../_util.ts";
+import {
+  applyIndexMap,
+  cachedIndexMap,
+  windowGrid,
+  windowPartition,
+  windowReverse,
+} from "../../lib/ops/windows.ts";
+
+Deno.test("windowPartition: MambaVision order (batch, window-row, window-col; raster tokens) with padding", async () => {
+  await tf.setBackend("cpu");
+  // x[b, y, x, 0] = 100·b + 10·y + x on a 3x5 map, ws 2 -> 2x3 windows, 1 padded row, 1 padded column
+  const vals: number[] = [];
+  for (let b = 0; b < 2; b++) {
+    for (let y = 0; y < 3; y++) for (let x = 0; x < 5; x++) vals.push(100 * b + 10 * y + x);
+  }
+  const x = tf.tensor(vals, [2, 3, 5, 1]);
+  const { windows, grid } = windowPartition(x, 2);
+  deepStrictEqual(windows.shape, [12, 4, 1]);
+  deepStrictEqual([grid.rows, grid.cols, grid.padBottom, grid.padRight], [2, 3, 1, 1]);
+  const w = Array.from(await windows.data());
+  // batch 0: window (0,0) = 0 1 10 11; (0,1) = 2 3 12 13; (0,2) = 4 pad 14 pad; (1,0) = 20 21 pad pad
+  deepStrictEqual(w.slice(0, 4), [0, 1, 10, 11]);
+  deepStrictEqual(w.slice(4, 8), [2, 3, 12, 13]);
+  deepStrictEqual(w.slice(8, 12), [4, 0, 14, 0]);
+  deepStrictEqual(w.slice(12, 16), [20, 21, 0, 0]);
+  deepStrictEqual(w.slice(24, 28), [100, 101, 110, 111]); // batch 1 first window
+  const back = windowReverse(windows, grid);
+  deepStrictEqual(Array.from(await back.data()), vals);
+  tf.dispose([x, windows, back]);
+});
+
+Deno.test("windowPartition/windowReverse round trip and gradients (cpu and webgpu agree with tf.gather)", async () => {
+  for (const backend of gpu ? ["cpu", "webgpu"] : ["cpu"]) {
+    await tf.setBackend(backend);
+    const x = tf.randomNormal([2, 9, 9, 3], 0, 1, "float32", 7);
+    const { windows, grid } = windowPartition(x, 4);
+    deepStrictEqual(windows.shape, [2 * 9, 16, 3]);
+    const back = windowReverse(windows, grid);
+    assertClose(await back.data(), await x.data(), { atol: 0, rtol: 0, what: `${backend} round trip` });
+    // d/dx sum(partition(x)·G) = G mapped back (padding positions dropped)
+    const G = tf.randomNormal(windows.shape, 0, 1, "float32", 8);
+    const g = tf.grad((t: tf.Tensor) => tf.sum(tf.mul(windowPartition(t, 4).windows, G)))(x);
+    const expected = windowReverse(G, grid);
+    assertClose(await g.data(), await expected.data(), { atol: 0, rtol: 0, what: `${backend} gradient` });
+    tf.dispose([x, windows, back, G, g, expected]);
+  }
+});
+
+Deno.test("applyIndexMap: zeros where idx = -1, inverse-table gradient, shape and injectivity checks", async () => {
+  await tf.setBackend("cpu");
+  const map = cachedIndexMap("test:reverse-pad", [3], [4], (idx) => idx.set([2, 1, 0, -1]));
+  const x = tf.tensor1d([1, 2, 3]);
+  deepStrictEqual(Array.from(await applyIndexMap(x, map).data()), [3, 2, 1, 0]);
+  const g = tf.grad((t: tf.Tensor) => tf.sum(tf.mul(applyIndexMap(t, map), tf.tensor1d([1, 10, 100, 1000]))))(
+    x,
+  );
+  deepStrictEqual(Array.from(await g.data()), [100, 10, 1]);
+  throws(() => applyIndexMap(tf.zeros([4]), map), TypeError);
+  throws(() => cachedIndexMap("test:bad", [2], [2], (idx) => idx.set([1, 2])), RangeError);
+  // non-injective: the gradient sums over every reader
+  const dup = cachedIndexMap("test:dup", [2], [3], (idx) => idx.set([1, 1, 0]));
+  const gd = tf.grad((t: tf.Tensor) => tf.sum(tf.mul(applyIndexMap(t, dup), tf.tensor1d([1, 10, 100]))))(
+    tf.tensor1d([5, 6]),
+  );
+  deepStrictEqual(Array.from(await gd.data()), [100, 11]);
+  throws(() => windowGrid(0, 4, 2), RangeError);
+  throws(() => windowPartition(tf.zeros([2, 3]), 2), TypeError);
+});
+
+Deno.test("windowPartition: no tensors leak", async () => {
+  await tf.setBackend("cpu");
+  const x = tf.randomNormal([1, 7, 7, 2]);
+  tf.tidy(() => windowReverse(windowPartition(x, 3).windows, windowGrid(7, 7, 3)));
+  const before = tf.memory().numTensors;
+  tf.tidy(() => {
+    const g = tf.grad((t: tf.Tensor) =>
+      tf.sum(windowReverse(windowPartition(t, 3).windows, windowGrid(7, 7, 3)))
+    )(x);
+    return g.sum();
+  }).dispose();
+  deepStrictEqual(tf.memory().numTensors, before);
+  x.dispose();
+});
