@@ -19,6 +19,11 @@ export interface FlowInputOptions {
   strain?: Float32Array;
   /** Finite differences for the strain when it is computed here. @default "central" */
   differences?: StrainDifferences;
+  /**
+   * Third channel: optical strain (STSTNet, HTNet, MEAN) or the flow magnitude `sqrt(u² + v²)` (HTNet's
+   * CAS(ME)^3 script). @default "strain"
+   */
+  third?: "strain" | "magnitude";
   /** Per-channel min-max normalisation to [0, 1] before resizing. @default true */
   normalise?: boolean;
   /** Resampling: `"area"` (OpenCV `INTER_AREA`, bilinear when enlarging) or `"bilinear"`. @default "area" */
@@ -26,7 +31,8 @@ export interface FlowInputOptions {
 }
 
 /**
- * Builds the network input from a flow: `out[(y * size + x) * 3 + c]` with `c` = 0 u, 1 v, 2 strain.
+ * Builds the network input from a flow: `out[(y * size + x) * 3 + c]` with `c` = 0 u, 1 v, 2 strain (or the
+ * magnitude, `third: "magnitude"`).
  *
  * Steps, in the order of the HTNet-style preprocessing scripts:
  * 1. strain ε from the full-resolution flow (so its derivatives see the original pixel grid);
@@ -61,15 +67,24 @@ export function flowToInput(flow: Flow, options: FlowInputOptions): Float32Array
   if (options === null || typeof options !== "object") {
     throw new TypeError(`${fn}: options must be an object with at least {size}, got ${options}`);
   }
-  const { size, normalise = true, resize = "area", differences = "central" } = options;
+  const { size, normalise = true, resize = "area", differences = "central", third = "strain" } = options;
   if (!Number.isInteger(size) || size < 1) {
     throw new RangeError(`${fn}: size must be a positive integer, got ${size}`);
   }
   if (resize !== "area" && resize !== "bilinear") {
     throw new RangeError(`${fn}: resize must be "area" or "bilinear", got '${resize}'`);
   }
+  if (third !== "strain" && third !== "magnitude") {
+    throw new RangeError(`${fn}: third must be "strain" or "magnitude", got '${third}'`);
+  }
+  if (third === "magnitude" && options.strain !== undefined) {
+    throw new RangeError(`${fn}: strain was given but third is "magnitude"`);
+  }
   let strain = options.strain;
-  if (strain === undefined) {
+  if (third === "magnitude") {
+    strain = new Float32Array(w * h);
+    for (let i = 0; i < w * h; i++) strain[i] = Math.hypot(u[i], v[i]);
+  } else if (strain === undefined) {
     strain = opticalStrain(flow, { differences });
   } else if (!(strain instanceof Float32Array) || strain.length !== w * h) {
     throw new TypeError(
@@ -79,7 +94,7 @@ export function flowToInput(flow: Flow, options: FlowInputOptions): Float32Array
     );
   }
   const out = new Float32Array(size * size * 3);
-  const channels = [["u", u], ["v", v], ["strain", strain]] as const;
+  const channels = [["u", u], ["v", v], [third, strain]] as const;
   for (let c = 0; c < 3; c++) {
     const [name, src] = channels[c];
     const plane = normalise ? minMax(src, name, fn) : checkFinite(src, name, fn);

@@ -69,6 +69,23 @@ Deno.test("flowToInput: options (precomputed strain, no normalisation, bilinear,
   assert.ok(Math.abs(channel(s, 2)[35] - 23) < 1e-5);
 });
 
+Deno.test("flowToInput: third channel as flow magnitude (HTNet's CAS(ME)^3 variant)", () => {
+  const w = 3, h = 2;
+  const flow: Flow = {
+    width: w,
+    height: h,
+    u: Float32Array.from([3, 0, 1, 0, 6, 0]),
+    v: Float32Array.from([4, 0, 0, 1, 8, 2]),
+  };
+  const x = flowToInput(flow, { size: 3, third: "magnitude", normalise: false, resize: "bilinear" });
+  // 3x2 -> 3x3 enlarges rows only: the first output row is the first input row, magnitudes 5, 0, 1.
+  assert.deepEqual(Array.from(channel(x, 2).subarray(0, 3)), [5, 0, 1]);
+  assert.throws(
+    () => flowToInput(flow, { size: 3, third: "magnitude", strain: new Float32Array(6) }),
+    RangeError,
+  );
+});
+
 Deno.test("flowToInput: bad input gets a clear error", () => {
   const flow: Flow = { width: 4, height: 4, u: new Float32Array(16), v: new Float32Array(16) };
   assert.throws(() => flowToInput(flow, { size: 0 }), {
