@@ -57,6 +57,7 @@ train options:
   --save-weights          keep each fold's final weights
   --backend NAME          cpu | webgpu | wasm | auto (default: MERBA_BACKEND or auto)
   --quiet                 no progress bar
+  --jobs N                run N shards as parallel processes (one core each) into DIR/shard-i, then merge
 `;
 
 function num(
@@ -141,12 +142,20 @@ export async function trainCommand(args: string[]): Promise<number> {
       "save-weights": { type: "boolean", default: false },
       backend: { type: "string" },
       quiet: { type: "boolean", default: false },
+      jobs: { type: "string" },
     },
   });
   if (!values.dataset) throw new UsageError("--dataset is required");
   if (!values.out) throw new UsageError("--out is required (the run directory)");
   if (values.eval !== "fixed" && values.eval !== "innerVal") {
     throw new UsageError(`--eval ${values.eval}: expected fixed or innerVal`);
+  }
+  const jobs = num("jobs", values.jobs, 1, { int: true, min: 1 });
+  if (jobs > 1) {
+    if (values.shard) {
+      throw new UsageError("--jobs and --shard exclude each other (--jobs makes the shards itself)");
+    }
+    return await parallelJobs(args, jobs, values.out);
   }
   if (values["save-weights"]) {
     throw new UsageError(
@@ -213,6 +222,59 @@ export async function trainCommand(args: string[]): Promise<number> {
       else console.error(msg);
     },
   });
+  console.log(summaryMarkdown(res));
+  return 0;
+}
+
+/** Removes `--jobs N` / `--jobs=N` and `--out X` / `--out=X` from an argument list. */
+function withoutArgs(args: string[], names: string[]): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i];
+    if (names.some((n) => a === `--${n}`)) {
+      i++;
+      continue;
+    }
+    if (names.some((n) => a.startsWith(`--${n}=`))) continue;
+    out.push(a);
+  }
+  return out;
+}
+
+/**
+ * `--jobs N`: runs shards 1/N .. N/N as N child processes of this CLI at once (tfjs's cpu backend uses one
+ * core per process), each into `<out>/shard-i`, then merges them into `<out>`. Fold records are the same as
+ * in a single-process run (fold seeds do not depend on the shard), so the merged result is too.
+ */
+async function parallelJobs(args: string[], jobs: number, out: string): Promise<number> {
+  const base = withoutArgs(args, ["jobs", "out"]);
+  const script = new URL(import.meta.url).pathname;
+  const dirs = Array.from({ length: jobs }, (_, i) => `${out}/shard-${i + 1}`);
+  console.error(`merba train: ${jobs} parallel shard processes into ${dirs.join(", ")}`);
+  const t0 = performance.now();
+  const children = dirs.map((dir, i) =>
+    new Deno.Command(Deno.execPath(), {
+      args: ["run", "-A", script, "train", ...base, "--shard", `${i + 1}/${jobs}`, "--out", dir, "--quiet"],
+      stdout: "null",
+      stderr: "inherit",
+    }).spawn()
+  );
+  const codes = (await Promise.all(children.map((c) => c.status))).map((s) => s.code);
+  const bad = codes.findIndex((c) => c !== 0);
+  if (bad >= 0) {
+    console.error(
+      `error: shard ${bad + 1}/${jobs} exited with code ${
+        codes[bad]
+      }; finished folds are kept, rerun to resume`,
+    );
+    return codes[bad];
+  }
+  const res = await mergeRuns(dirs, collectVersions(), out);
+  console.error(
+    `merged ${res.foldsDone.length}/${res.foldsTotal} folds; wall time ${
+      ((performance.now() - t0) / 1000).toFixed(1)
+    } s`,
+  );
   console.log(summaryMarkdown(res));
   return 0;
 }

@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import * as tf from "@tensorflow/tfjs";
 import { join } from "node:path";
 import { main, parseOverrides } from "../../lib/train/cli.ts";
+import { saveFlowDataset } from "../../lib/data/cache.ts";
 import { runLoso } from "../../lib/train/loso.ts";
 import { formatDuration, ProgressBar } from "../../lib/train/progress.ts";
 import { linearFactory, toyDataset } from "./_fixtures.ts";
@@ -96,4 +97,42 @@ Deno.test("ProgressBar: ETA from the rate; throttled plain lines off a terminal;
   assert.ok(lines[1].endsWith("\n"));
   assert.equal(formatDuration(59.6), "1:00");
   assert.equal(formatDuration(NaN), "--:--");
+});
+
+Deno.test("cli train on a dataset file: one process and --jobs 2 give the same pooled results", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "merba-cli-train-" });
+  const file = join(dir, "toy.mflow");
+  // 4 subjects x 3 samples of 28x28 (merba-tiny's input size), a reduced-width merba-tiny, 1 epoch
+  await saveFlowDataset(toyDataset({ subjects: 4, perSubject: 3, size: 28 }), file);
+  const args = [
+    "--dataset",
+    file,
+    "--epochs",
+    "1",
+    "--batch-size",
+    "8",
+    "--set",
+    'stem={"channels":[4]}',
+    "--set",
+    'stages=[{"dim":4,"depth":1,"windowSize":7,"heads":1},{"dim":8,"depth":1,"windowSize":7,"heads":1}]',
+    "--set",
+    'mixer={"dState":2}',
+    "--backend",
+    "cpu",
+    "--quiet",
+  ];
+  const one = await capture(() => main(["train", ...args, "--out", join(dir, "one")]));
+  assert.equal(one.code, 0, one.err);
+  assert.match(one.out, /Folds: 4\/4 \(complete\)/);
+  const par = await capture(() => main(["train", ...args, "--jobs", "2", "--out", join(dir, "par")]));
+  assert.equal(par.code, 0, par.err);
+  const a = JSON.parse(await Deno.readTextFile(join(dir, "one", "results.json")));
+  const b = JSON.parse(await Deno.readTextFile(join(dir, "par", "results.json")));
+  assert.deepEqual(b.metrics, a.metrics);
+  assert.deepEqual(b.coarseMetrics, a.coarseMetrics);
+  assert.equal(b.spec.key, a.spec.key);
+  // a second call resumes every fold instead of training again
+  const again = await capture(() => main(["train", ...args, "--out", join(dir, "one")]));
+  assert.equal((again.err.match(/\[resumed\]/g) ?? []).length, 4);
+  await Deno.remove(dir, { recursive: true });
 });
