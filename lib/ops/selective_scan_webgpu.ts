@@ -354,9 +354,11 @@ class ScanForwardProgram implements WebGPUProgram {
 }
 
 /**
- * Backward scan, one invocation per `(lane, chunk)`. Output: per lane a packed block of `S` floats,
- * `[du (l), ddelta (l), dz (l), dC part (n×l), dB part (n×l), K × (dA part (n), dD part, dbias part)]`;
- * the dC block first holds the recomputed states h[t] and is overwritten step by step in the reverse scan.
+ * Backward scan, one invocation per `(lane, chunk)`. Output: `S` fields per lane,
+ * `[du (l), ddelta (l), dz (l), dC part (n×l), dB part (n×l), K × (dA part (n), dD part, dbias part)]`:
+ * du, ddelta, dz as `[b, d, l]` blocks, the rest field-major (`field·lanes + lane`) so that neighbouring
+ * invocations write neighbouring addresses;
+ * the dC fields first hold the recomputed states h[t] and are overwritten step by step in the reverse scan.
  */
 class ScanBackwardProgram implements WebGPUProgram {
   variableNames: string[];
@@ -404,10 +406,14 @@ class ScanBackwardProgram implements WebGPUProgram {
     let L = uniforms.seqLen;
     let t0 = c * uniforms.chunk;
     let t1 = min(t0 + uniforms.chunk, L);
-    let base = lane * uniforms.aux;   // aux = S, the packed stride per lane
-    let hOff = base + 3 * L;          // h[t] / dC part, [n, l]
-    let bOff = base + 3 * L + ${N} * L; // dB part, [n, l]
-    let rOff = base + 3 * L + ${2 * N} * L + c * ${N + 2}; // this chunk's dA, dD, dbias parts
+    // packed output: du, ddelta, dz as three [lanes, l] blocks (their final layout), then the fields
+    // h[t]/∂C[k,t], ∂B[k,t], per chunk (dA, dD, dbias) field-major: field f of this lane at F0 + f·lanes + lane,
+    // so that neighbouring invocations touch neighbouring addresses
+    let LN = uniforms.lanes;
+    let F0 = 3 * L * LN;
+    let hOff = F0 + lane;
+    let bOff = F0 + ${N} * L * LN + lane;
+    let rOff = F0 + (${2 * N} * L + c * ${N + 2}) * LN + lane;
     var a : array<f32, ${N}>;
     var h : array<f32, ${N}>;
     var hin : array<f32, ${N}>;
@@ -435,13 +441,13 @@ class ScanBackwardProgram implements WebGPUProgram {
       let dtu = dt * U[lane * L + t];
       for (var k = 0; k < ${N}; k++) {
         h[k] = exp(dt * a[k]) * h[k] + dtu * ssB(bi, k, t);
-        result[hOff + k * L + t] = h[k];
+        result[hOff + (k * L + t) * LN] = h[k];
       }
     }
     let dD = ssD(di);
     var dDacc = 0.0;
     var dBiasAcc = 0.0;
-    // reverse scan: λ[t] = g[t]·C[t] + μ[t];  μ[t−1] = ā[t]·λ[t]
+    // reverse scan: λ[t] = g[t]·C[t] + μ[t];  μ[t−1] = ā[t]·λ[t]  (h holds h[t1 − 1] here)
     for (var t = t1 - 1; t >= t0; t--) {
       let i = lane * L + t;
       let dt = ssDelta(i, di);
@@ -451,10 +457,10 @@ class ScanBackwardProgram implements WebGPUProgram {
       z
         ? `// o = y + D·u;  ∂z = G·o·σ(z)(1 + z(1 − σ(z)));  g = G·silu(z)
       var y = 0.0;
-      for (var k = 0; k < ${N}; k++) { y = y + ssC(bi, k, t) * result[hOff + k * L + t]; }
+      for (var k = 0; k < ${N}; k++) { y = y + ssC(bi, k, t) * h[k]; }
       let zt = Zg[i];
       let sz = ssSigmoid(zt);
-      result[base + 2 * L + t] = g * (y + dD * ut) * sz * (1.0 + zt * (1.0 - sz));
+      result[2 * L * LN + i] = g * (y + dD * ut) * sz * (1.0 + zt * (1.0 - sz));
       g = g * zt * sz;`
         : ""
     }
@@ -465,31 +471,32 @@ class ScanBackwardProgram implements WebGPUProgram {
         let e = exp(dt * a[k]);
         let bk = ssB(bi, k, t);
         let lam = g * ssC(bi, k, t) + mu[k];
-        let hk = result[hOff + k * L + t];
+        let hk = h[k];                               // h[t], carried in registers
         var hp = hin[k];
-        if (t > t0) { hp = result[hOff + k * L + t - 1]; }
-        result[hOff + k * L + t] = g * hk;          // ∂C part = g·h[t]
+        if (t > t0) { hp = result[hOff + (k * L + t - 1) * LN]; }
+        h[k] = hp;
+        result[hOff + (k * L + t) * LN] = g * hk;          // ∂C part = g·h[t]
         let daa = lam * hp * e;                      // ∂ā·ā = λ·h[t−1]·ā
         dDelta = dDelta + daa * a[k] + lam * bk * ut;
         dA[k] = dA[k] + daa * dt;
-        result[bOff + k * L + t] = lam * dt * ut;    // ∂B part = λ·Δ·u
+        result[bOff + (k * L + t) * LN] = lam * dt * ut;    // ∂B part = λ·Δ·u
         du = du + lam * bk * dt;
         mu[k] = e * lam;
       }
       ${this.s.softplus ? "dDelta = dDelta * ssSigmoid(ssDeltaRaw(i, di));" : ""}
-      result[base + t] = du;
-      result[base + L + t] = dDelta;
+      result[i] = du;
+      result[L * LN + i] = dDelta;
       dBiasAcc = dBiasAcc + dDelta;
     }
-    for (var k = 0; k < ${N}; k++) { result[rOff + k] = dA[k]; }
-    result[rOff + ${N}] = dDacc;
-    result[rOff + ${N + 1}] = dBiasAcc;
+    for (var k = 0; k < ${N}; k++) { result[rOff + k * LN] = dA[k]; }
+    result[rOff + ${N} * LN] = dDacc;
+    result[rOff + ${N + 1} * LN] = dBiasAcc;
   }`;
   }
 }
 
 /**
- * Strided gather-sum: `out[p·inner + q] = Σ_{i<c1, j<c2} P[p·outerStride + off + i·s1 + j·s2 + q]`.
+ * Strided gather-sum: `out[p·inner + q] = Σ_{i<c1, j<c2} P[p·outerStride + q·innerStride + off + i·s1 + j·s2]`.
  * Extracts and reduces the packed per-lane blocks (sums over channels for dB/dC, over batch and chunks for
  * dA/dD/dbias).
  */
@@ -501,7 +508,8 @@ class StridedSumProgram implements WebGPUProgram {
   dispatch: [number, number, number];
   workgroupSize: [number, number, number] = [WORKGROUP, 1, 1];
   uniforms =
-    "total : i32, inner : i32, outerStride : i32, off : i32, c1 : i32, s1 : i32, c2 : i32, s2 : i32,";
+    "total : i32, inner : i32, outerStride : i32, innerStride : i32, off : i32, c1 : i32, s1 : i32, c2 : i32, " +
+    "s2 : i32, swap : i32,";
   constructor(shape: number[]) {
     this.outputShape = shape;
     const total = shape.reduce((x, y) => x * y, 1);
@@ -511,16 +519,22 @@ class StridedSumProgram implements WebGPUProgram {
     return `
   fn main(index : i32) {
     if (index >= uniforms.total) { return; }
-    let p = index / uniforms.inner;
-    let q = index % uniforms.inner;
-    let base = p * uniforms.outerStride + uniforms.off + q;
+    // swap: neighbouring invocations take neighbouring p (coalesced reads when p·outerStride is contiguous)
+    var p = index / uniforms.inner;
+    var q = index % uniforms.inner;
+    if (uniforms.swap == 1) {
+      let outer = uniforms.total / uniforms.inner;
+      p = index % outer;
+      q = index / outer;
+    }
+    let base = p * uniforms.outerStride + q * uniforms.innerStride + uniforms.off;
     var acc = 0.0;
     for (var i = 0; i < uniforms.c1; i++) {
       for (var j = 0; j < uniforms.c2; j++) {
         acc = acc + P[base + i * uniforms.s1 + j * uniforms.s2];
       }
     }
-    result[index] = acc;
+    result[p * uniforms.inner + q] = acc;
   }`;
   }
 }
@@ -533,14 +547,36 @@ function stridedSum(
   backend: WebGPUBackend,
   packed: tf.TensorInfo,
   shape: number[],
-  p: { inner: number; outerStride: number; off: number; c1?: number; s1?: number; c2?: number; s2?: number },
+  p: {
+    inner: number;
+    outerStride: number;
+    innerStride?: number;
+    off: number;
+    c1?: number;
+    s1?: number;
+    c2?: number;
+    s2?: number;
+    /** Map neighbouring invocations to neighbouring `p` instead of neighbouring `q`. */
+    swap?: boolean;
+  },
 ): tf.TensorInfo {
   const total = shape.reduce((x, y) => x * y, 1);
   return backend.runWebGPUProgram(
     new StridedSumProgram(shape),
     [packed],
     "float32",
-    int32Uniforms([total, p.inner, p.outerStride, p.off, p.c1 ?? 1, p.s1 ?? 0, p.c2 ?? 1, p.s2 ?? 0]),
+    int32Uniforms([
+      total,
+      p.inner,
+      p.outerStride,
+      p.innerStride ?? 1,
+      p.off,
+      p.c1 ?? 1,
+      p.s1 ?? 0,
+      p.c2 ?? 1,
+      p.s2 ?? 0,
+      p.swap ? 1 : 0,
+    ]),
   );
 }
 
@@ -652,23 +688,43 @@ tf.registerKernel({
     if (agg) wg.disposeData(agg.dataId);
     wg.disposeData(pm.dataId);
     wg.disposeData(bc.dataId);
-    const rOff = 3 * l + 2 * n * l;
-    const perLane = (off: number) => stridedSum(wg, P, [b, d, l], { inner: l, outerStride: S, off });
+    const rOff = 2 * n * l;
+    // P: three [b, d, l] blocks (du, ddelta, dz), then field f of lane (bi, di) at F0 + f·lanes + bi·d + di
+    const F0 = 3 * lanes * l;
+    const perLane = (block: number) =>
+      stridedSum(wg, P, [b, d, l], { inner: l, outerStride: l, off: block * lanes * l });
     // Σ over channels d: [b, n, l]
-    const overD = (off: number) =>
-      stridedSum(wg, P, [b, n, l], { inner: n * l, outerStride: d * S, off, c1: d, s1: S });
+    const overD = (f: number) =>
+      stridedSum(wg, P, [b, n, l], {
+        inner: n * l,
+        outerStride: d,
+        innerStride: lanes,
+        off: F0 + f * lanes,
+        c1: d,
+        s1: 1,
+        swap: true,
+      });
     // Σ over batch b and chunks: [d, width]
-    const overB = (shape: number[], inner: number, off: number) =>
-      stridedSum(wg, P, shape, { inner, outerStride: S, off, c1: b, s1: d * S, c2: K, s2: n + 2 });
+    const overB = (shape: number[], inner: number, f: number) =>
+      stridedSum(wg, P, shape, {
+        inner,
+        outerStride: 1,
+        innerStride: lanes,
+        off: F0 + f * lanes,
+        c1: b,
+        s1: d,
+        c2: K,
+        s2: (n + 2) * lanes,
+      });
     const empty = () => wg.makeTensorInfo([0], "float32");
     const grads = [
       perLane(0),
-      perLane(l),
+      perLane(1),
       overB([d, n], n, rOff),
-      overD(3 * l + n * l),
-      overD(3 * l),
+      overD(n * l),
+      overD(0),
       s.hasD ? overB([d], 1, rOff + n) : empty(),
-      s.hasZ ? perLane(2 * l) : empty(),
+      s.hasZ ? perLane(2) : empty(),
       s.hasBias ? overB([d], 1, rOff + n + 1) : empty(),
     ];
     wg.disposeData(P.dataId);
