@@ -55,7 +55,7 @@ async function timeSteps(step: StepFn, vars: tf.Variable[], h: number, w: number
     const m = tf.memory();
     peakBytes = Math.max(peakBytes, m.numBytes);
     peakTensors = Math.max(peakTensors, m.numTensors);
-    opt.applyGradients(grads);
+    opt.applyGradients(grads as never);
     await value.data(); // sync point: the step is finished
     tf.dispose([value, ...Object.values(grads)]);
   };

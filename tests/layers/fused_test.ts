@@ -1,0 +1,123 @@
+/**
+ * The fused cpu kernels against the same maths written with plain tf ops (values and gradients).
+ * Tolerance: float32 rounding of differently ordered sums, atol 1e-5 / rtol 1e-4 (values O(1)).
+ */
+import * as tf from "@tensorflow/tfjs";
+import { assertClose } from "../_util.ts";
+import {
+  fusedAddTokens,
+  fusedBatchNorm,
+  fusedConv3x3,
+  fusedDepthwiseConv1d,
+  fusedGelu,
+  fusedLayerNorm,
+  fusedLinear,
+  fusedMeanTokens,
+  fusedSilu,
+  fusedSoftmax,
+} from "../../lib/layers/fused.ts";
+
+const TOL = { atol: 1e-5, rtol: 1e-4 };
+const r = (shape: number[], seed: number) => tf.randomNormal(shape, 0, 1, "float32", seed);
+
+/** Compares f and ref (values, and gradients of sum(out·G) with respect to every input). */
+async function same(
+  name: string,
+  f: (...xs: tf.Tensor[]) => tf.Tensor,
+  ref: (...xs: tf.Tensor[]) => tf.Tensor,
+  xs: tf.Tensor[],
+) {
+  const y = f(...xs);
+  const yr = ref(...xs);
+  assertClose(await y.data(), await yr.data(), { ...TOL, what: `${name} value` });
+  const G = r(y.shape, 99);
+  const g = tf.grads((...a: tf.Tensor[]) => tf.sum(tf.mul(f(...a), G)))(xs);
+  const gr = tf.grads((...a: tf.Tensor[]) => tf.sum(tf.mul(ref(...a), G)))(xs);
+  for (let i = 0; i < xs.length; i++) {
+    assertClose(await g[i].data(), await gr[i].data(), { ...TOL, what: `${name} gradient ${i}` });
+  }
+  tf.dispose([y, yr, G, ...g, ...gr]);
+}
+
+Deno.test("fused cpu kernels equal their tf-op definitions (values and gradients)", async () => {
+  await tf.setBackend("cpu");
+  await same(
+    "linear+bias",
+    fusedLinear,
+    (x, w, b) => tf.add(tf.matMul(x.reshape([-1, 5]), w), b).reshape([2, 3, 4]),
+    [
+      r([2, 3, 5], 1),
+      r([5, 4], 2),
+      r([4], 3),
+    ],
+  );
+  await same("linear", (x, w) => fusedLinear(x, w), (x, w) => tf.matMul(x, w), [r([6, 5], 4), r([5, 3], 5)]);
+  await same("layerNorm", (x, g, b) => fusedLayerNorm(x, g, b), (x, g, b) => {
+    const { mean, variance } = tf.moments(x, -1, true);
+    return tf.add(tf.mul(tf.div(tf.sub(x, mean), tf.sqrt(tf.add(variance, 1e-5))), g), b);
+  }, [r([7, 6], 6), r([6], 7), r([6], 8)]);
+  await same("silu", fusedSilu, (x) => tf.mul(x, tf.sigmoid(x)), [r([4, 9], 9)]);
+  await same(
+    "gelu",
+    fusedGelu,
+    (x) =>
+      tf.mul(
+        tf.mul(0.5, x),
+        tf.add(1, tf.tanh(tf.mul(Math.sqrt(2 / Math.PI), tf.add(x, tf.mul(0.044715, tf.pow(x, 3)))))),
+      ),
+    [
+      r([4, 9], 10),
+    ],
+  );
+  for (const k of [3, 4]) {
+    await same(
+      `dwconv1d k${k}`,
+      fusedDepthwiseConv1d,
+      (x, w) =>
+        tf.depthwiseConv2d(x.reshape([2, 1, 7, 3]) as tf.Tensor4D, w as tf.Tensor4D, 1, "same").reshape([
+          2,
+          7,
+          3,
+        ]),
+      [
+        r([2, 7, 3], 11),
+        r([1, k, 3, 1], 12),
+      ],
+    );
+  }
+  for (const s of [1, 2]) {
+    await same(
+      `conv3x3 s${s}`,
+      (x, w) => fusedConv3x3(x, w, s),
+      (x, w) =>
+        tf.conv2d(tf.pad(x as tf.Tensor4D, [[0, 0], [1, 1], [1, 1], [0, 0]]), w as tf.Tensor4D, s, "valid"),
+      [
+        r([2, 7, 6, 3], 13),
+        r([3, 3, 3, 4], 14),
+      ],
+    );
+  }
+  await same("softmax", fusedSoftmax, (x) => tf.softmax(x), [r([3, 2, 5], 15)]);
+  await same("meanTokens", fusedMeanTokens, (x) => tf.mean(x, 1), [r([3, 5, 4], 16)]);
+  await same("addTokens", fusedAddTokens, (x, v) => tf.add(x, v.reshape([3, 1, 4])), [
+    r([3, 5, 4], 17),
+    r([3, 4], 18),
+  ]);
+  await same(
+    "batchNorm train",
+    (x, g, b) => fusedBatchNorm(x, g, b, 1e-4, { training: true }).y,
+    (x, g, b) => {
+      const { mean, variance } = tf.moments(x, [0, 1, 2]);
+      return tf.batchNorm(x, mean, variance, b, g, 1e-4);
+    },
+    [r([2, 3, 3, 4], 19), r([4], 20), r([4], 21)],
+  );
+  const mm = r([4], 22);
+  const mv = tf.add(tf.abs(r([4], 23)), 0.5);
+  await same(
+    "batchNorm inference",
+    (x, g, b) => fusedBatchNorm(x, g, b, 1e-4, { training: false, mean: mm, variance: mv }).y,
+    (x, g, b) => tf.batchNorm(x, mm, mv, b, g, 1e-4),
+    [r([2, 3, 3, 4], 24), r([4], 25), r([4], 26)],
+  );
+});

@@ -1,0 +1,284 @@
+import * as tf from "@tensorflow/tfjs";
+import { deepStrictEqual, ok, throws } from "node:assert/strict";
+import { assertClose, gpu } from "../_util.ts";
+import { createMerba, MerbaModel } from "../../lib/models/merba.ts";
+import { listModels, resolveMerbaConfig } from "../../lib/models/config.ts";
+import { loadMerba, ModelFileError, saveMerba } from "../../lib/models/io.ts";
+
+const rand = (shape: number[], seed: number) => tf.randomUniform(shape, 0, 1, "float32", seed);
+
+/** One Adam step (moves the zero-initialised return projections), then the gradient of every weight. */
+async function gradsAfterOneStep(m: MerbaModel, x: tf.Tensor, y: tf.Tensor1D) {
+  const vars = m.trainableWeights();
+  const opt = tf.train.adam(1e-2);
+  const f = () => m.loss(m.apply(x, { training: true }), y);
+  const first = tf.variableGrads(f, vars);
+  opt.applyGradients(first.grads as never);
+  tf.dispose([first.value, ...Object.values(first.grads)]);
+  const { value, grads } = tf.variableGrads(f, vars);
+  const names = new Map(m.namedWeights().map((w) => [(w.variable.read() as tf.Variable).name, w.name]));
+  const zero: string[] = [];
+  for (const [k, g] of Object.entries(grads)) {
+    const mx = (await tf.max(tf.abs(g)).data())[0];
+    if (!(mx > 0) || !Number.isFinite(mx)) zero.push(names.get(k) ?? k);
+  }
+  tf.dispose([value, ...Object.values(grads)]);
+  opt.dispose();
+  return { zero, count: Object.keys(grads).length };
+}
+
+Deno.test("registry: names, unknown name, overrides, validation", () => {
+  deepStrictEqual(listModels().map((m) => m.name), ["merba-tiny", "merba-small-112", "merba-test"]);
+  throws(
+    () => createMerba("merba-huge"),
+    (e: Error) => e instanceof RangeError && /merba-tiny, merba-small-112/.test(e.message),
+  );
+  const c = resolveMerbaConfig("merba-tiny", { scanSet: "vmamba4", mixer: { dState: 4 } });
+  deepStrictEqual([c.scanSet, c.mixer.dState, c.mixer.dConv, c.stages.length], ["vmamba4", 4, 3, 2]);
+  throws(
+    () => resolveMerbaConfig("merba-tiny", { merge: "max" as never }),
+    (e: Error) => /config.merge/.test(e.message),
+  );
+  throws(
+    () => resolveMerbaConfig("merba-tiny", { stages: [{ dim: 10, depth: 1, windowSize: 7, heads: 3 }] }),
+    RangeError,
+  );
+  throws(
+    () =>
+      resolveMerbaConfig("merba-tiny", {
+        classes: { fine: ["a", "b"], coarse: ["x"], fineToCoarse: [0, 1] },
+      }),
+    (e: Error) => /fineToCoarse\[1\]/.test(e.message),
+  );
+});
+
+Deno.test("every registered variant: output shapes and finite logits; merba-tiny and merba-test: every weight gets a gradient", async () => {
+  await tf.setBackend("cpu");
+  for (const { name } of listModels()) {
+    const m = createMerba(name, { seed: 1 });
+    const [h, w] = m.config.inputSize;
+    const b = name === "merba-small-112" ? 1 : 3;
+    const x = rand([b, h, w, 3], 2);
+    const out = m.apply(x, { training: false });
+    deepStrictEqual(out.fine.shape, [b, 5]);
+    deepStrictEqual(out.coarse!.shape, [b, 4]);
+    ok((await out.fine.data()).every(Number.isFinite), `${name}: finite logits`);
+    if (name !== "merba-small-112") {
+      // (merba-small-112, 3.3M parameters, is left out of the gradient check to keep the suite fast on a CPU)
+      const y = tf.tensor1d([0, 3, 4], "int32");
+      const { zero, count } = await gradsAfterOneStep(m, x, y);
+      deepStrictEqual(zero, [], `${name}: weights without gradient`);
+      deepStrictEqual(count, m.trainableWeights().length);
+      y.dispose();
+    }
+    tf.dispose([x, out.fine, out.coarse!]);
+    m.dispose();
+  }
+});
+
+Deno.test("odd input size that needs window padding at every stage; conditioned/independent, no coarse head", async () => {
+  await tf.setBackend("cpu");
+  for (
+    const over of [{}, { headCoupling: "independent" as const }, {
+      coarseHead: false,
+      scanScope: "mixer" as const,
+    }]
+  ) {
+    const m = createMerba("merba-test", { inputSize: [18, 22], ...over });
+    deepStrictEqual(m.stageSizes, [[9, 11], [5, 6]]);
+    const x = rand([2, 18, 22, 3], 3);
+    const out = m.apply(x, { training: true });
+    deepStrictEqual(out.fine.shape, [2, 5]);
+    deepStrictEqual(out.coarse === null, over.coarseHead === false);
+    const pred = m.predict(x);
+    ok(over.coarseHead === false ? pred instanceof tf.Tensor : !(pred instanceof tf.Tensor));
+    const { zero } = await gradsAfterOneStep(m, x, tf.tensor1d([1, 2], "int32"));
+    deepStrictEqual(zero, []);
+    tf.dispose([x, out.fine, out.coarse ?? [], pred as never]);
+    m.dispose();
+  }
+  const bad = createMerba("merba-test");
+  throws(
+    () => bad.apply(tf.zeros([1, 16, 16, 2])),
+    (e: Error) => e instanceof TypeError && /\[batch, 16, 16, 3\]/.test(e.message),
+  );
+  bad.dispose();
+});
+
+Deno.test("deterministic init from the seed; summary, countParams and weight groups", async () => {
+  await tf.setBackend("cpu");
+  const a = createMerba("merba-tiny", { seed: 3 });
+  const b = createMerba("merba-tiny", { seed: 3 });
+  const c = createMerba("merba-tiny", { seed: 4 });
+  const wa = a.namedWeights();
+  const wb = b.namedWeights();
+  const wc = c.namedWeights();
+  let differs = 0;
+  for (let i = 0; i < wa.length; i++) {
+    deepStrictEqual(wa[i].name, wb[i].name);
+    deepStrictEqual(await wa[i].variable.read().data(), await wb[i].variable.read().data());
+    const x = await wa[i].variable.read().data();
+    const z = await wc[i].variable.read().data();
+    if (x.some((v, j) => v !== z[j])) differs++;
+  }
+  ok(differs > 10, `seed 4 should change most weights (${differs} differ)`);
+  const n = a.countParams();
+  deepStrictEqual(n, a.trainableWeights().reduce((s, v) => s + v.size, 0));
+  ok(n > 10_000 && n < 100_000, `merba-tiny has tens of thousands of parameters (${n})`);
+  const s = a.summary();
+  ok(
+    s.includes(n.toLocaleString("en-US")) && s.includes("stages.1.attn inter-window (full") &&
+      s.includes("[b, 7, 7, 32]"),
+    s,
+  );
+  const g = a.weightGroups();
+  deepStrictEqual(g.decay.length + g.noDecay.length, a.trainableWeights().length);
+  const noDecayNames = a.namedWeights().filter((w) => !w.decay).map((w) => w.name);
+  ok(noDecayNames.some((x) => x.endsWith("A_log.0")) && noDecayNames.some((x) => x.endsWith(".D.0")));
+  ok(
+    noDecayNames.every((x) => /A_log|\.D(\.\d+)?$|gamma|beta|bias|pos_embed|moving|merge_logits/.test(x)),
+    noDecayNames.join(),
+  );
+  [a, b, c].forEach((m) => m.dispose());
+});
+
+Deno.test("save/load round trip is bit-identical (weights, BatchNorm statistics, outputs)", async () => {
+  await tf.setBackend("cpu");
+  const m = createMerba("merba-test", { seed: 5, scanSet: ["row-+", "col--"], merge: "softmax" });
+  const x = rand([2, 16, 16, 3], 6);
+  // one training step so that BN statistics and weights are not at their init
+  const opt = tf.train.adam(1e-2);
+  opt.minimize(
+    () => m.loss(m.apply(x, { training: true }), tf.tensor1d([1, 2], "int32")),
+    false,
+    m.trainableWeights(),
+  );
+  const dir = await Deno.makeTempDir();
+  await saveMerba(m, dir);
+  const back = await loadMerba(dir);
+  deepStrictEqual(back.config, m.config);
+  const wa = m.namedWeights();
+  const wb = back.namedWeights();
+  deepStrictEqual(wa.map((w) => w.name), wb.map((w) => w.name));
+  for (let i = 0; i < wa.length; i++) {
+    deepStrictEqual(await wb[i].variable.read().data(), await wa[i].variable.read().data(), wa[i].name);
+  }
+  const ya = m.apply(x);
+  const yb = back.apply(x);
+  deepStrictEqual(await yb.fine.data(), await ya.fine.data());
+  await Deno.writeTextFile(
+    `${dir}/model.json`,
+    JSON.stringify({ format: "layers-model", modelTopology: {} }),
+  );
+  await loadMerba(dir).then(
+    () => ok(false),
+    (e) => ok(e instanceof ModelFileError && /not a merba model/.test(e.message)),
+  );
+  await Deno.remove(dir, { recursive: true });
+  tf.dispose([x, ya.fine, ya.coarse!, yb.fine, yb.coarse!]);
+  opt.dispose();
+  m.dispose();
+  back.dispose();
+});
+
+Deno.test("a few Adam steps on a tiny random set lower the loss", async () => {
+  await tf.setBackend("cpu");
+  const m = createMerba("merba-test", { seed: 7 });
+  const x = rand([16, 16, 16, 3], 8);
+  const y = tf.tensor1d(Array.from({ length: 16 }, (_, i) => i % 5), "int32");
+  const opt = tf.train.adam(1e-2);
+  const losses: number[] = [];
+  for (let i = 0; i < 12; i++) {
+    const l = opt.minimize(() => m.loss(m.apply(x, { training: true }), y), true, m.trainableWeights())!;
+    losses.push((await l.data())[0]);
+    l.dispose();
+  }
+  ok(losses[11] < 0.8 * losses[0], `loss should fall: ${losses.map((v) => v.toFixed(3)).join(" ")}`);
+  tf.dispose([x, y]);
+  opt.dispose();
+  m.dispose();
+});
+
+Deno.test("explain: logits, inter-window maps of every stage, scan hidden-attention maps of chosen blocks", async () => {
+  await tf.setBackend("cpu");
+  const m = createMerba("merba-test", { seed: 2 });
+  const x = rand([2, 16, 16, 3], 9);
+  const e = m.explain(x, { scanBlocks: "all" });
+  const ref = m.apply(x);
+  assertClose(await e.fine.data(), await ref.fine.data(), {
+    atol: 1e-6,
+    rtol: 1e-6,
+    what: "explain logits = apply logits",
+  });
+  deepStrictEqual(e.attention.map((a) => [a.stage, a.mode, a.heads.shape, a.windowGrid]), [
+    [0, "windowToken", [2, 2, 4, 4], [2, 2]],
+    [1, "full", [2, 2, 16, 16], [4, 4]],
+  ]);
+  deepStrictEqual(e.scan.map((s) => [s.stage, s.block, s.orders, s.maps.shape, s.perOrder.shape]), [
+    [0, 0, ["row++", "col++", "col+-"], [8, 16, 16], [3, 8, 16, 16]],
+    [1, 0, ["row++", "col++", "col+-"], [2, 16, 16], [3, 2, 16, 16]],
+  ]);
+  // causality in scan order: for the raster order (row++) the map is lower-triangular in raster coordinates
+  const raster = (await e.scan[0].perOrder.array()) as number[][][][];
+  for (let t = 0; t < 16; t++) for (let s = t + 1; s < 16; s++) deepStrictEqual(raster[0][0][t][s], 0);
+  // for col+- (column-major, bottom-up) token (row 3, col 0) is visited first: its row has one entry
+  const colUp = raster[2][0];
+  deepStrictEqual(colUp[12].filter((v) => v !== 0).length, 1);
+  throws(() => m.explain(x, { scanBlocks: [{ stage: 0, block: 3 }] }), RangeError);
+  tf.dispose([x, ref.fine, ref.coarse!, e as never]);
+  m.dispose();
+});
+
+Deno.test("no tensor leaks across apply, loss and gradients", async () => {
+  await tf.setBackend("cpu");
+  const m = createMerba("merba-test");
+  const x = rand([2, 16, 16, 3], 10);
+  const y = tf.tensor1d([0, 1], "int32");
+  const step = () => {
+    const { value, grads } = tf.variableGrads(
+      () => m.loss(m.apply(x, { training: true }), y),
+      m.trainableWeights(),
+    );
+    tf.dispose([value, ...Object.values(grads)]);
+    const e = m.explain(x);
+    tf.dispose(e as never);
+  };
+  step();
+  const before = tf.memory().numTensors;
+  step();
+  deepStrictEqual(tf.memory().numTensors, before);
+  tf.dispose([x, y]);
+  m.dispose();
+});
+
+Deno.test({
+  name: "cpu and webgpu give the same logits and loss gradients (same seed)",
+  ignore: !gpu,
+  async fn() {
+    const run = async (backend: string) => {
+      await tf.setBackend(backend);
+      const m = createMerba("merba-test", { seed: 11, inputSize: [18, 18] });
+      const x = rand([2, 18, 18, 3], 12);
+      const out = m.apply(x, { training: false });
+      const { value, grads } = tf.variableGrads(
+        () => m.loss(m.apply(x, { training: true }), tf.tensor1d([2, 4], "int32")),
+        m.trainableWeights(),
+      );
+      const res = {
+        fine: await out.fine.data(),
+        loss: await value.data(),
+        g: await Promise.all(Object.values(grads).map((g) => g.data())),
+      };
+      tf.dispose([x, out.fine, out.coarse!, value, ...Object.values(grads)]);
+      m.dispose();
+      return res;
+    };
+    const c = await run("cpu");
+    const g = await run("webgpu");
+    // float32 on both; reduction order and WGSL exp differ: 1e-4 absolute on O(1) logits and O(0.1) gradients
+    assertClose(g.fine, c.fine, { atol: 1e-4, rtol: 1e-3, what: "fine logits" });
+    assertClose(g.loss, c.loss, { atol: 1e-4, rtol: 1e-4, what: "loss" });
+    g.g.forEach((v, i) => assertClose(v, c.g[i], { atol: 1e-4, rtol: 1e-3, what: `gradient ${i}` }));
+    await tf.setBackend("cpu");
+  },
+});
