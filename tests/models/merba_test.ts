@@ -1,7 +1,7 @@
 import * as tf from "@tensorflow/tfjs";
 import { deepStrictEqual, ok, throws } from "node:assert/strict";
 import { assertClose, gpu } from "../_util.ts";
-import { createMerba, MerbaModel } from "../../lib/models/merba.ts";
+import { createMerba, type MerbaModel } from "../../lib/models/merba.ts";
 import { listModels, resolveMerbaConfig } from "../../lib/models/config.ts";
 import { loadMerba, ModelFileError, saveMerba } from "../../lib/models/io.ts";
 
