@@ -62,13 +62,14 @@ export type { SampleFigureInput, SampleFigureOptions } from "./lib/viz/sample.ts
 export { receptiveFieldFigure, scanOrderFigure, scanReach } from "./lib/viz/scan_order.ts";
 /** Attention figures: inter-window attention over the face, scan hidden attention per direction. */
 export {
+  regionMapFigure,
   scanAttentionFigure,
   scanAttentionFromExplain,
   windowAttentionFigure,
   windowAttentionFromExplain,
   windowAttentionMatrixFigure,
 } from "./lib/viz/attention.ts";
-export type { ScanAttention, WindowAttention } from "./lib/viz/attention.ts";
+export type { RegionMap, ScanAttention, WindowAttention } from "./lib/viz/attention.ts";
 /** Dataset overview (samples per subject and class), metric bars, and grids of maps. */
 export { datasetSummaryFigure, mapsFigure, metricsBarFigure } from "./lib/viz/dataset.ts";
 export type { MapPanel, NamedMetrics } from "./lib/viz/dataset.ts";
@@ -88,6 +89,9 @@ export {
   tvl1PyramidSizes,
 } from "./lib/data/optical_flow.ts";
 export type { TVL1Options, TVL1Params } from "./lib/data/optical_flow.ts";
+/** The same TV-L1 on WebGPU: per-warp GPU solve (one workgroup, exact early stop), CPU pyramid. */
+export { opticalFlowTVL1WebGPU, tvl1Device } from "./lib/data/tvl1_webgpu.ts";
+export type { TVL1WebGPUOptions } from "./lib/data/tvl1_webgpu.ts";
 /** Farneback optical flow through opencv.js (lazy-loaded), HTNet's parameters as defaults. */
 export { FARNEBACK_DEFAULTS, loadOpenCv, opticalFlowFarneback } from "./lib/data/farneback.ts";
 export type { FarnebackOptions } from "./lib/data/farneback.ts";

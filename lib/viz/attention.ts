@@ -467,3 +467,138 @@ export function scanAttentionFigure(att: ScanAttention, opts: ScanAttentionFigur
     },
   };
 }
+
+/** Region masks as {@link regionMapFigure} takes them (the shape of `FaceRegions` from `lib/data/regions.ts`). */
+export interface RegionMap {
+  width: number;
+  height: number;
+  /** Region names; `labels` values index into it. */
+  names: readonly string[];
+  /** Per pixel, the index into `names`, or -1 for no region. */
+  labels: ArrayLike<number>;
+}
+
+const REGION_COLOURS = [
+  "#e41a1c",
+  "#377eb8",
+  "#4daf4a",
+  "#984ea3",
+  "#ff7f00",
+  "#a6761d",
+  "#f781bf",
+  "#999999",
+];
+
+/**
+ * The facial regions of an input as a translucent colour map over an optional background, with the window
+ * grid drawn on top and each window's label written in it: which region each window (or token) covers.
+ *
+ * @throws {TypeError} when `labels` does not hold `width * height` values, or `windowLabels` does not match the grid.
+ */
+export function regionMapFigure(
+  regions: RegionMap,
+  opts: {
+    background?: GrayImage | RgbImage;
+    windowGrid?: [number, number];
+    windowLabels?: string[];
+    title?: string;
+  } = {},
+): PlotlyFigure {
+  const { width: w, height: h, names } = regions;
+  if (regions.labels.length !== w * h) {
+    throw new TypeError(`regionMapFigure: labels has ${regions.labels.length} values, expected ${w}x${h}`);
+  }
+  const bg = opts.background;
+  const sx = bg ? bg.width / w : 1;
+  const sy = bg ? bg.height / h : 1;
+  const k = names.length;
+  // Discrete colour scale: label c (0..k-1) maps to [c / k, (c + 1) / k]; -1 (no region) is left out (NaN).
+  const colorscale: [number, string][] = [];
+  names.forEach((_, c) => {
+    const col = REGION_COLOURS[c % REGION_COLOURS.length];
+    colorscale.push([c / k, col], [(c + 1) / k, col]);
+  });
+  const z: (number | null)[][] = [];
+  for (let y = 0; y < h; y++) {
+    const row: (number | null)[] = [];
+    for (let x = 0; x < w; x++) {
+      const l = regions.labels[y * w + x];
+      row.push(l >= 0 ? l + 0.5 : null);
+    }
+    z.push(row);
+  }
+  const W = bg?.width ?? w;
+  const H = bg?.height ?? h;
+  const data: PlotlyTrace[] = [];
+  if (bg) data.push(imageTrace(bg));
+  data.push({
+    type: "heatmap",
+    z,
+    x0: sx / 2 - 0.5,
+    dx: sx,
+    y0: sy / 2 - 0.5,
+    dy: sy,
+    zmin: 0,
+    zmax: k,
+    colorscale,
+    opacity: bg ? 0.45 : 1,
+    colorbar: {
+      tickvals: names.map((_, c) => c + 0.5),
+      ticktext: [...names],
+      thickness: 12,
+    },
+    hovertemplate: "x %{x:.0f}, y %{y:.0f}<extra></extra>",
+  });
+  if (opts.windowGrid) {
+    const [rows, cols] = opts.windowGrid;
+    if (opts.windowLabels && opts.windowLabels.length !== rows * cols) {
+      throw new TypeError(
+        `regionMapFigure: windowLabels has ${opts.windowLabels.length} labels, expected ${rows}x${cols}`,
+      );
+    }
+    const cw = W / cols;
+    const ch = H / rows;
+    const xs: (number | null)[] = [];
+    const ys: (number | null)[] = [];
+    for (let c = 0; c <= cols; c++) xs.push(c * cw - 0.5, c * cw - 0.5, null), ys.push(-0.5, H - 0.5, null);
+    for (let r = 0; r <= rows; r++) xs.push(-0.5, W - 0.5, null), ys.push(r * ch - 0.5, r * ch - 0.5, null);
+    data.push({
+      type: "scatter",
+      mode: "lines",
+      x: xs,
+      y: ys,
+      line: { color: "white", width: 2 },
+      hoverinfo: "skip",
+    });
+    if (opts.windowLabels) {
+      data.push({
+        type: "scatter",
+        mode: "text",
+        x: opts.windowLabels.map((_, i) => (i % cols) * cw + cw / 2 - 0.5),
+        y: opts.windowLabels.map((_, i) => Math.floor(i / cols) * ch + ch / 2 - 0.5),
+        text: [...opts.windowLabels],
+        textfont: { size: rows * cols > 16 ? 8 : 13, color: "black" },
+        hoverinfo: "skip",
+      });
+    }
+  }
+  return {
+    data,
+    layout: {
+      title: { text: opts.title ?? "Facial regions" },
+      xaxis: { showgrid: false, zeroline: false, showticklabels: false, constrain: "domain" },
+      yaxis: {
+        showgrid: false,
+        zeroline: false,
+        showticklabels: false,
+        autorange: "reversed",
+        scaleanchor: "x",
+        constrain: "domain",
+      },
+      width: 460,
+      height: 420,
+      margin: { l: 10, r: 10, t: 50, b: 10 },
+      showlegend: false,
+    },
+  };
+}

@@ -110,3 +110,19 @@ Deno.test("…FromExplain read a real model's explain() output", async () => {
     model.dispose();
   }
 });
+
+Deno.test("regionMapFigure: discrete region colours, no-region pixels blank, window labels", async () => {
+  const { regionMapFigure } = await import("../../lib/viz/attention.ts");
+  const fig = regionMapFigure(
+    { width: 2, height: 2, names: ["eyes", "mouth"], labels: [0, -1, 1, 1] },
+    { windowGrid: [1, 2], windowLabels: ["eyes", "mouth"] },
+  );
+  const heat = fig.data.find((t) => t.type === "heatmap")!;
+  assert.deepEqual(heat.z, [[0.5, null], [1.5, 1.5]]);
+  assert.deepEqual((heat.colorbar as { ticktext: string[] }).ticktext, ["eyes", "mouth"]);
+  assert.deepEqual(fig.data.find((t) => t.mode === "text")!.x, [0, 1]);
+  assert.throws(
+    () => regionMapFigure({ width: 2, height: 2, names: ["a"], labels: [0] }),
+    { name: "TypeError", message: /expected 2x2/ },
+  );
+});
