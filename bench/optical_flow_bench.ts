@@ -21,6 +21,8 @@ import { join } from "node:path";
 import process from "node:process";
 import { DualTVL1, opticalFlowTVL1 } from "../lib/data/optical_flow.ts";
 import { opticalFlowFarneback } from "../lib/data/farneback.ts";
+import { opticalFlowTVL1WebGPU } from "../lib/data/tvl1_webgpu.ts";
+import { webgpuAdapter } from "../lib/backend.ts";
 import type { Flow, GrayImage, SampleRef } from "../lib/data/types.ts";
 
 const args = Deno.args;
@@ -189,6 +191,8 @@ try {
   console.log(`Running ours (${repeats} repeats after a warm-up) ...`);
   const rows: string[][] = [];
   const fbRows: string[][] = [];
+  const gpuRows: string[][] = [];
+  const adapter = await webgpuAdapter();
   for (const p of pairs) {
     const { width: w, height: h } = p.prev;
     const ours = opticalFlowTVL1(p.prev, p.next);
@@ -220,6 +224,19 @@ try {
       epe(cvFlow, p.truth).toFixed(4),
       epe(ours, cvFlow).toFixed(4),
     ]);
+    if (adapter) {
+      const tGpu = await timeIt(() => opticalFlowTVL1WebGPU(p.prev, p.next), Math.min(repeats, 3));
+      const g = await opticalFlowTVL1WebGPU(p.prev, p.next);
+      gpuRows.push([
+        `${w}×${h}`,
+        c2.tvl1.median_ms.toFixed(1),
+        tFresh.wall.toFixed(1),
+        tGpu.wall.toFixed(1),
+        (tGpu.wall / c2.tvl1.median_ms).toFixed(2),
+        epe(g, p.truth).toFixed(4),
+        epe(g, ours).toFixed(4),
+      ]);
+    }
     fbRows.push([
       `${w}×${h}`,
       c2.farneback.median_ms.toFixed(1),
@@ -262,6 +279,28 @@ try {
       `opencv.js / OpenCV ${threads} thr`,
     ], fbRows),
   );
+
+  if (adapter) {
+    const info = adapter.info;
+    console.log(
+      `\nTV-L1 on WebGPU (opticalFlowTVL1WebGPU), adapter: ${
+        [info.vendor, info.architecture, info.device, info.description].filter(Boolean).join(" / ")
+      }; median of ${Math.min(repeats, 3)} runs`,
+    );
+    console.log(
+      table([
+        "pair",
+        `OpenCV ${threads} thr ms`,
+        "ours CPU ms",
+        "ours WebGPU ms",
+        `WebGPU / OpenCV ${threads} thr`,
+        "EPE WebGPU px",
+        "mean |WebGPU − CPU| px",
+      ], gpuRows),
+    );
+  } else {
+    console.log("\nTV-L1 on WebGPU: skipped (no WebGPU adapter).");
+  }
 
   if (e2e) await endToEnd();
 } finally {
