@@ -7,7 +7,7 @@
  *
  * 1. `warp` (one invocation per pixel): bicubic warping of `I1` and its gradient by the flow, `|∇I1w|²` and
  *    the constant part of the linearised residual `ρc`;
- * 2. `solve` (one workgroup of 256 invocations): the whole loop of up to `outerIterations × innerIterations`
+ * 2. `solve` (one workgroup of up to 1024 invocations): the whole loop of up to `outerIterations × innerIterations`
  *    primal-dual iterations with the median filter before each outer iteration. The squared update `Σ|Δu|²`
  *    is reduced in workgroup memory after every primal step, so the early stop (`Σ|Δu|² <= ε²·n`) is exactly
  *    the CPU path's, with no round trip to the host. One workgroup keeps every barrier inside a single
@@ -23,8 +23,6 @@
 import type { Flow, GrayImage } from "./types.ts";
 import { checkGrayImage, resolveTVL1Options, type TVL1Options, tvl1PyramidSizes } from "./optical_flow.ts";
 import { centeredGradientInto, resizeLinearInto } from "./tvl1_ops.ts";
-
-const SOLVE_WG = 256;
 
 /** Uniform block shared by both kernels (all 4-byte fields). */
 const PARAMS_WGSL = /* wgsl */ `
@@ -104,14 +102,15 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
  * solve: data = [I1wx | I1wy | grad | rhoC] (read), u = [u1 | u2 | tmp1 | tmp2], p = [p11 | p12 | p21 | p22].
  * One workgroup; every phase is a strided loop over the pixels followed by a storage barrier.
  */
-const SOLVE_WGSL = PARAMS_WGSL + /* wgsl */ `
+const solveWgsl = (WG: number) =>
+  PARAMS_WGSL + /* wgsl */ `
 @group(0) @binding(1) var<storage, read> data: array<f32>;
 @group(0) @binding(2) var<storage, read_write> u: array<f32>;
 @group(0) @binding(3) var<storage, read_write> p: array<f32>;
 
-const WG: u32 = ${SOLVE_WG}u;
+const WG: u32 = ${WG}u;
 const FLT_EPSILON: f32 = 1.1920928955078125e-7;
-var<workgroup> partial: array<f32, ${SOLVE_WG}>;
+var<workgroup> partial: array<f32, ${WG}>;
 
 // Median of the k x k window (replicate border) of plane 'off' at pixel (x, y), by partial selection sort.
 fn medianAt(off: u32, x: i32, y: i32, k: i32) -> f32 {
@@ -139,7 +138,7 @@ fn medianAt(off: u32, x: i32, y: i32, k: i32) -> f32 {
   return a[mid];
 }
 
-@compute @workgroup_size(${SOLVE_WG})
+@compute @workgroup_size(${WG})
 fn main(@builtin(local_invocation_index) lid: u32) {
   let S = P.stride;
   let w = P.w;
@@ -258,11 +257,30 @@ export function tvl1Device(): Promise<GPUDevice> {
       }
       const adapter = await gpu.requestAdapter();
       if (!adapter) throw new Error("opticalFlowTVL1WebGPU: no WebGPU adapter on this machine");
-      return await adapter.requestDevice();
+      const lim = adapter.limits;
+      return await adapter.requestDevice({
+        requiredLimits: {
+          maxComputeInvocationsPerWorkgroup: Math.min(1024, lim.maxComputeInvocationsPerWorkgroup),
+          maxComputeWorkgroupSizeX: Math.min(1024, lim.maxComputeWorkgroupSizeX),
+        },
+      });
     })();
     defaultDevice.catch(() => (defaultDevice = null));
   }
   return defaultDevice;
+}
+
+/**
+ * Invocations of the single `solve` workgroup: the largest power of two the device allows, up to 1024
+ * (WebGPU guarantees 256; {@link tvl1Device} requests the adapter's maximum).
+ */
+export function solveWorkgroupSize(device: GPUDevice): number {
+  const lim = Math.min(
+    device.limits.maxComputeInvocationsPerWorkgroup,
+    device.limits.maxComputeWorkgroupSizeX,
+    1024,
+  );
+  return 2 ** Math.floor(Math.log2(lim));
 }
 
 function pipelines(device: GPUDevice): Pipelines {
@@ -274,7 +292,11 @@ function pipelines(device: GPUDevice): Pipelines {
         layout: "auto",
         compute: { module: device.createShaderModule({ label, code }), entryPoint: "main" },
       });
-    p = { device, warp: make(WARP_WGSL, "tvl1-warp"), solve: make(SOLVE_WGSL, "tvl1-solve") };
+    p = {
+      device,
+      warp: make(WARP_WGSL, "tvl1-warp"),
+      solve: make(solveWgsl(solveWorkgroupSize(device)), "tvl1-solve"),
+    };
     pipelineCache.set(device, p);
   }
   return p;
