@@ -40,16 +40,25 @@ export const FARNEBACK_DEFAULTS: Readonly<Required<FarnebackOptions>> = Object.f
   flags: 0,
 });
 
-/** The part of the opencv.js API this module uses. */
-interface CvMat {
+/** An opencv.js `cv.Mat` (WASM heap memory: call `delete()` when done). */
+export interface CvMat {
+  /** The pixels as float32 (a view into the WASM heap). */
   readonly data32F: Float32Array;
+  /** Frees the matrix. */
   delete(): void;
 }
-interface OpenCv {
+
+/** The part of the opencv.js API this module uses (the module exposes much more; cast to reach it). */
+export interface OpenCv {
+  /** Empty matrix constructor. */
   Mat: new () => CvMat;
+  /** Matrix of `rows × cols` of `type` holding a copy of `array`. */
   matFromArray(rows: number, cols: number, type: number, array: ArrayBufferView): CvMat;
+  /** Type code of 8-bit single-channel matrices. */
   CV_8UC1: number;
+  /** Type code of float32 single-channel matrices. */
   CV_32FC1: number;
+  /** OpenCV's `calcOpticalFlowFarneback`; writes a `CV_32FC2` `[h, w, (u, v)]` flow into `flow`. */
   calcOpticalFlowFarneback(
     prev: CvMat,
     next: CvMat,

@@ -253,7 +253,10 @@ export class DualTVL1 {
   #tmp: Float32Array;
 
   /**
-   * @param width image width (>= 2) @param height image height (>= 2)
+   * Allocates the pyramid and work buffers for `width × height` images.
+   *
+   * @param width image width (>= 2)
+   * @param height image height (>= 2)
    * @param options TV-L1 parameters; `initialFlow` is not accepted here (pass it to {@link DualTVL1.calc}).
    * @throws {RangeError} for bad sizes or options.
    */
