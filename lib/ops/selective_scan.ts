@@ -133,8 +133,10 @@ export function checkSelectiveScanArgs(
  *   out[t]  = (y[t] + D·u[t]) · silu(z[t])       (D and z optional)
  *
  * Layout is PyTorch's: u, delta, z `[b, d, l]`; A `[d, n]`; B, C `[b, n, l]`; D, deltaBias `[d]`.
- * WebGPU runs one dispatch per scan for the whole batch (sequential per channel, or a chunked associative
- * scan for long sequences), never one per time step. The caller's tensors are not disposed.
+ * WebGPU runs a fixed number of dispatches per call for the whole batch (forward: the sequential
+ * per-channel scan in one dispatch, or the chunked associative scan for long sequences in two; backward: the
+ * reverse scan in one or two, plus small reductions), never one per time step. The caller's tensors are
+ * not disposed.
  *
  * @returns `out [b, d, l]`, or `{ out, lastState [b, d, n] }` when `returnLastState` is set.
  * @throws {TypeError} when an argument has the wrong rank, shape or dtype (the message names it and the
@@ -154,13 +156,37 @@ export function checkSelectiveScanArgs(
  * const C = tf.randomNormal([b, n, l]) as tf.Tensor3D;
  * const { out, lastState } = selectiveScan(u, delta, A, B, C, {
  *   D: tf.ones([d]), deltaSoftplus: true, returnLastState: true,
- * }) as { out: tf.Tensor3D; lastState: tf.Tensor3D };
+ * });
  * console.assert(out.shape.join() === "2,4,49" && lastState.shape.join() === "2,4,8");
  * // gradients flow through the kernel
- * const dA = tf.grad((a: tf.Tensor) => (selectiveScan(u, delta, a as tf.Tensor2D, B, C) as tf.Tensor).sum())(A);
+ * const dA = tf.grad((a: tf.Tensor) => selectiveScan(u, delta, a as tf.Tensor2D, B, C).sum())(A);
  * console.assert(dA.shape.join() === "4,8");
  * ```
  */
+export function selectiveScan(
+  u: tf.Tensor3D,
+  delta: tf.Tensor3D,
+  A: tf.Tensor2D,
+  B: tf.Tensor3D,
+  C: tf.Tensor3D,
+  options: SelectiveScanKernelOptions & { returnLastState: true },
+): SelectiveScanResult;
+export function selectiveScan(
+  u: tf.Tensor3D,
+  delta: tf.Tensor3D,
+  A: tf.Tensor2D,
+  B: tf.Tensor3D,
+  C: tf.Tensor3D,
+  options?: SelectiveScanKernelOptions & { returnLastState?: false },
+): tf.Tensor3D;
+export function selectiveScan(
+  u: tf.Tensor3D,
+  delta: tf.Tensor3D,
+  A: tf.Tensor2D,
+  B: tf.Tensor3D,
+  C: tf.Tensor3D,
+  options?: SelectiveScanKernelOptions,
+): tf.Tensor3D | SelectiveScanResult;
 export function selectiveScan(
   u: tf.Tensor3D,
   delta: tf.Tensor3D,
