@@ -7,6 +7,7 @@
  * measured in the same run: the same step on a single 3x3 conv + GAP + linear classifier ("linear probe").
  *
  *   deno run -A bench/train_step_bench.ts [--model merba-tiny] [--batch 32] [--steps 10] [--backends cpu,webgpu]
+ *     [--scanSet vmamba4] [--overrides '{"mlpRatio": 1}']
  *
  * @module
  */
@@ -25,6 +26,7 @@ const { values } = parseArgs({
     warmup: { type: "string", default: "3" },
     backends: { type: "string", default: "cpu,webgpu" },
     scanSet: { type: "string" },
+    overrides: { type: "string" },
   },
 });
 const batch = Number(values.batch);
@@ -103,13 +105,17 @@ for (const backend of backends) {
     });
     tf.dispose([k, wl]);
   }
-  const model = createMerba(values.model!, values.scanSet ? { scanSet: values.scanSet as never } : {});
+  const over = {
+    ...(values.overrides ? JSON.parse(values.overrides) : {}),
+    ...(values.scanSet ? { scanSet: values.scanSet } : {}),
+  };
+  const model = createMerba(values.model!, over);
   const [h, w] = model.config.inputSize;
   const step: StepFn = (x, y) => tf.tidy(() => model.loss(model.apply(x, { training: true }), y));
   const r = await timeSteps(step, model.trainableWeights(), h, w, model.config.classes.fine.length);
   rows.push({
     backend,
-    what: `${values.model}${values.scanSet ? ` (${values.scanSet})` : ""}`,
+    what: `${values.model}${Object.keys(over).length ? ` ${JSON.stringify(over)}` : ""}`,
     params: model.countParams(),
     msPerStep: r.ms,
     cpuMsPerStep: r.cpuMs,

@@ -27,14 +27,30 @@ const make = (data: Float32Array, shape: number[]) => tf.tensor(data, shape, "fl
 // ---------- linear ----------
 
 function matmulJs(x: Float32Array, w: Float32Array, n: number, i: number, o: number, bias?: Float32Array) {
+  // Rows in blocks of 4 so that every weight load feeds four multiply-adds.
   const y = new Float32Array(n * o);
-  for (let r = 0; r < n; r++) {
+  if (bias) { for (let r = 0; r < n; r++) y.set(bias, r * o); }
+  let r = 0;
+  for (; r + 4 <= n; r += 4) {
+    const y0 = r * o, y1 = y0 + o, y2 = y1 + o, y3 = y2 + o;
+    const x0 = r * i, x1 = x0 + i, x2 = x1 + i, x3 = x2 + i;
+    for (let k = 0; k < i; k++) {
+      const a0 = x[x0 + k], a1 = x[x1 + k], a2 = x[x2 + k], a3 = x[x3 + k];
+      const wo = k * o;
+      for (let c = 0; c < o; c++) {
+        const wv = w[wo + c];
+        y[y0 + c] += a0 * wv;
+        y[y1 + c] += a1 * wv;
+        y[y2 + c] += a2 * wv;
+        y[y3 + c] += a3 * wv;
+      }
+    }
+  }
+  for (; r < n; r++) {
     const yo = r * o;
-    if (bias) { for (let c = 0; c < o; c++) y[yo + c] = bias[c]; }
     const xo = r * i;
     for (let k = 0; k < i; k++) {
       const xv = x[xo + k];
-      if (xv === 0) continue;
       const wo = k * o;
       for (let c = 0; c < o; c++) y[yo + c] += xv * w[wo + c];
     }
@@ -46,7 +62,31 @@ function linearGradJs(x: Float32Array, w: Float32Array, dy: Float32Array, n: num
   const dx = new Float32Array(n * i);
   const dw = new Float32Array(i * o);
   const db = new Float32Array(o);
-  for (let r = 0; r < n; r++) {
+  let r = 0;
+  for (; r + 4 <= n; r += 4) {
+    const y0 = r * o, y1 = y0 + o, y2 = y1 + o, y3 = y2 + o;
+    const x0 = r * i, x1 = x0 + i, x2 = x1 + i, x3 = x2 + i;
+    for (let c = 0; c < o; c++) db[c] += dy[y0 + c] + dy[y1 + c] + dy[y2 + c] + dy[y3 + c];
+    for (let k = 0; k < i; k++) {
+      const wo = k * o;
+      const a0 = x[x0 + k], a1 = x[x1 + k], a2 = x[x2 + k], a3 = x[x3 + k];
+      let s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+      for (let c = 0; c < o; c++) {
+        const wv = w[wo + c];
+        const g0 = dy[y0 + c], g1 = dy[y1 + c], g2 = dy[y2 + c], g3 = dy[y3 + c];
+        s0 += g0 * wv;
+        s1 += g1 * wv;
+        s2 += g2 * wv;
+        s3 += g3 * wv;
+        dw[wo + c] += a0 * g0 + a1 * g1 + a2 * g2 + a3 * g3;
+      }
+      dx[x0 + k] = s0;
+      dx[x1 + k] = s1;
+      dx[x2 + k] = s2;
+      dx[x3 + k] = s3;
+    }
+  }
+  for (; r < n; r++) {
     const yo = r * o;
     const xo = r * i;
     for (let c = 0; c < o; c++) db[c] += dy[yo + c];

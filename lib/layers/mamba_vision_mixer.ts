@@ -26,7 +26,7 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import { selectiveScan } from "../ops/selective_scan.ts";
-import { applyIndexMap, cachedIndexMap } from "../ops/windows.ts";
+import { applyIndexMap, applyIndexMaps, cachedIndexMap } from "../ops/windows.ts";
 import {
   invertPermutation,
   isIdentity,
@@ -385,24 +385,33 @@ export class MambaVisionMixer extends MerbaLayer {
     // [x̂; ẑ] = X·W_in: [b·l, 2h], tokens row-major
     const xz = linear(x.reshape([b * l, this.dModel]), this.inProj.read());
     const ident = [scanPermutation({ major: "row", h: 1, v: 1 }, rows, cols)];
+    // One gather op reads ẑ (raster) and x̂ in every group's scan orders out of xz.
+    const groupPerms = this.groups.map((g) => g.orders.map((o) => scanPermutation(o, rows, cols)));
+    const tags = this.groups.map((g, i) =>
+      groupPerms[i].every(isIdentity) ? "id" : `${g.orders.map(scanOrderLabel).join("|")}@${rows}x${cols}`
+    );
+    const [zHat, ...xHats] = applyIndexMaps(xz, [
+      scanInMap(b, l, dInner, h, h, ident, "id"),
+      ...groupPerms.map((perms, i) => scanInMap(b, l, dInner, 0, h, perms, tags[i])),
+    ]);
     // z = silu(DWConv_z(ẑ)): [b, l, h], raster order
-    const zHat = applyIndexMap(xz, scanInMap(b, l, dInner, h, h, ident, "id"));
     const zConv = silu(depthwiseConv1d(zHat, this.convZ.read()));
     const groupTraces: MixerTrace["groups"] = [];
     const ys: tf.Tensor[] = [];
-    for (const g of this.groups) {
-      const perms = g.orders.map((o) => scanPermutation(o, rows, cols));
-      const tag = `${g.orders.map(scanOrderLabel).join("|")}@${rows}x${cols}`;
+    for (const [gi, g] of this.groups.entries()) {
+      const perms = groupPerms[gi];
       const kb = g.orders.length * b;
       // x̂ in each scan order, orders stacked on the batch axis: [kg·b, l, h]
-      const xHat = applyIndexMap(
-        xz,
-        scanInMap(b, l, dInner, 0, h, perms, perms.every(isIdentity) ? "id" : tag),
-      );
+      const xHat = xHats[gi];
       const xConv = silu(depthwiseConv1d(xHat, g.convX.read())); // [kg·b, l, h]
       const xFlat = xConv.reshape([kb * l, h]);
       const xDbl = linear(xFlat, g.xProj.read()); // [kg·b·l, R + 2n]
-      const dtLow = applyIndexMap(xDbl, columnsMap(kb * l, r + 2 * n, 0, r));
+      // δ [kg·b·l, R]; B, C [kg·b, n, l] (scan layout), in one gather op
+      const [dtLow, Bm, Cm] = applyIndexMaps(xDbl, [
+        columnsMap(kb * l, r + 2 * n, 0, r),
+        channelsFirstMap(kb, l, r + 2 * n, r, n),
+        channelsFirstMap(kb, l, r + 2 * n, r + n, n),
+      ]) as [tf.Tensor, tf.Tensor3D, tf.Tensor3D];
       // Δ_in = δ·W_dt (+ b_dt for MambaVision's double bias): [kg·b·l, h]
       const dtLin = linear(
         dtLow,
@@ -412,15 +421,13 @@ export class MambaVisionMixer extends MerbaLayer {
       // to the scan's PyTorch layout: u, delta [kg·b, h, l]; B, C [kg·b, n, l]
       const u = applyIndexMap(xFlat, channelsFirstMap(kb, l, h, 0, h)) as tf.Tensor3D;
       const delta = applyIndexMap(dtLin, channelsFirstMap(kb, l, h, 0, h)) as tf.Tensor3D;
-      const Bm = applyIndexMap(xDbl, channelsFirstMap(kb, l, r + 2 * n, r, n)) as tf.Tensor3D;
-      const Cm = applyIndexMap(xDbl, channelsFirstMap(kb, l, r + 2 * n, r + n, n)) as tf.Tensor3D;
       const A = tf.neg(tf.exp(g.aLog.read())) as tf.Tensor2D; // A = −exp(A_log)
       const D = g.d.read() as tf.Tensor1D;
       const deltaBias = g.dtProjB.read() as tf.Tensor1D;
       const y = selectiveScan(u, delta, A, Bm, Cm, { D, deltaBias, deltaSoftplus: true }) as tf.Tensor3D;
       // back to raster order: kg × [b·l, h]
       const invs = perms.map(invertPermutation);
-      const back = applyIndexMap(y, scanOutMap(b, h, l, invs, perms.every(isIdentity) ? "id" : tag));
+      const back = applyIndexMap(y, scanOutMap(b, h, l, invs, tags[gi]));
       ys.push(...(g.orders.length === 1 ? [back.reshape([b * l, h])] : tf.unstack(back, 0)));
       if (keepTrace) groupTraces.push({ orders: g.orders, u, delta, B: Bm, C: Cm, A, D, deltaBias, y });
     }

@@ -55,7 +55,11 @@ export interface MerbaConfig {
   scanScope: "ssm" | "mixer";
   /** Merge of the orders. */
   merge: ScanMerge;
-  /** One set of scan parameters for all orders. */
+  /**
+   * One set of scan parameters (conv, x_proj, dt_proj, A_log, D) for all orders (default): the orders see the
+   * same window and differ only in traversal, so multi-scanning adds no parameters and runs as one batched
+   * scan; `false` gives each order its own set (VMamba style).
+   */
   shareScanParams: boolean;
   mixer: MixerConfig;
   /** Local extractor MLP ratio. */
@@ -95,7 +99,8 @@ export const CASME2_HIERARCHY: LabelHierarchy = Object.freeze({
  *
  * merba-tiny: stem Conv3×3 s2 (3 → 16) → 14×14; stage 1: 14×14, ws 7 (2×2 windows), 1 block, dim 16, 2 heads,
  * windowToken attention → Conv s2 → 7×7×32; stage 2: 7×7, ws 7 (1 window), 1 block, dim 32, 4 heads, full
- * attention. Mixer d_state 8, d_conv 3, expand 1; bilateral3 scans, mean merge; MLP ratio 2.
+ * attention. Mixer d_state 8, d_conv 3, expand 1; bilateral3 scans with shared scan parameters, mean merge;
+ * MLP ratio 2.
  */
 export const defaultMerbaConfig: Readonly<MerbaConfig> = Object.freeze({
   name: "merba-tiny",
@@ -109,7 +114,7 @@ export const defaultMerbaConfig: Readonly<MerbaConfig> = Object.freeze({
   scanSet: "bilateral3",
   scanScope: "ssm",
   merge: "mean",
-  shareScanParams: false,
+  shareScanParams: true,
   mixer: { dState: 8, dConv: 3, expand: 1, dtBias: "mambavision", dtInit: "inverse-softplus" },
   mlpRatio: 2,
   attnMlpRatio: 2,

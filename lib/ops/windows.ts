@@ -168,6 +168,76 @@ export function applyIndexMap(x: tf.Tensor, map: IndexMap): tf.Tensor {
   return op(x);
 }
 
+/** tfjs kernel name of the multi-output gather of {@link applyIndexMaps} (cpu only). */
+export const INDEX_MAPS_KERNEL = "MerbaIndexMaps";
+
+interface CpuBackendLike {
+  readSync(dataId: unknown): Float32Array;
+  makeTensorInfo(shape: number[], dtype: string, values: Float32Array): tf.TensorInfo;
+}
+
+tf.registerKernel({
+  kernelName: INDEX_MAPS_KERNEL,
+  backendName: "cpu",
+  kernelFunc: ({ inputs, backend, attrs }) => {
+    const be = backend as unknown as CpuBackendLike;
+    const xv = be.readSync((inputs.x as tf.TensorInfo).dataId);
+    const maps = (attrs as unknown as { maps: IndexMap[] }).maps;
+    return maps.map((m) => {
+      const out = new Float32Array(m.idx.length);
+      const idx = m.idx;
+      for (let i = 0; i < idx.length; i++) {
+        const j = idx[i];
+        out[i] = j < 0 ? 0 : xv[j];
+      }
+      return be.makeTensorInfo(m.outShape, "float32", out);
+    });
+  },
+});
+
+tf.registerGradient({
+  kernelName: INDEX_MAPS_KERNEL,
+  gradFunc: (dy: tf.Tensor | tf.Tensor[], _saved: tf.Tensor[], attrs: unknown) => {
+    const maps = (attrs as { maps: IndexMap[] }).maps;
+    const dys = Array.isArray(dy) ? dy : [dy];
+    return {
+      x: () => {
+        const out = new Float32Array(maps[0].inv[0].length);
+        maps.forEach((m, k) => {
+          const g = dys[k].dataSync() as Float32Array;
+          const idx = m.idx;
+          for (let i = 0; i < idx.length; i++) {
+            const j = idx[i];
+            if (j >= 0) out[j] += g[i];
+          }
+        });
+        return tf.tensor(out, maps[0].inShape, "float32");
+      },
+    };
+  },
+});
+
+/**
+ * Applies several {@link IndexMap}s to the same input as one op (`outs[m] = applyIndexMap(x, maps[m])`): on
+ * the cpu backend the gradient is accumulated in one pass instead of one tfjs `add` per extra consumer of
+ * `x`; elsewhere it is `maps.map(applyIndexMap)`.
+ *
+ * @throws {TypeError} when a map's input shape differs from `x.shape`.
+ */
+export function applyIndexMaps(x: tf.Tensor, maps: IndexMap[]): tf.Tensor[] {
+  for (const map of maps) {
+    if (x.shape.length !== map.inShape.length || x.shape.some((s, i) => s !== map.inShape[i])) {
+      throw new TypeError(`applyIndexMaps(${map.key}): x has shape [${x.shape}], expected [${map.inShape}]`);
+    }
+  }
+  if (tf.getBackend() !== "cpu") return maps.map((m) => applyIndexMap(x, m));
+  return tf.engine().runKernel(
+    INDEX_MAPS_KERNEL,
+    { x },
+    { maps } as unknown as tf.NamedAttrMap,
+  ) as tf.Tensor[];
+}
+
 /** Geometry of a window partition: padded size and window grid. */
 export interface WindowGrid {
   /** Map height and width before padding. */

@@ -134,7 +134,7 @@ Deno.test("deterministic init from the seed; summary, countParams and weight gro
   const g = a.weightGroups();
   deepStrictEqual(g.decay.length + g.noDecay.length, a.trainableWeights().length);
   const noDecayNames = a.namedWeights().filter((w) => !w.decay).map((w) => w.name);
-  ok(noDecayNames.some((x) => x.endsWith("A_log.0")) && noDecayNames.some((x) => x.endsWith(".D.0")));
+  ok(noDecayNames.some((x) => x.endsWith("mixer.A_log")) && noDecayNames.some((x) => x.endsWith("mixer.D")));
   ok(
     noDecayNames.every((x) => /A_log|\.D(\.\d+)?$|gamma|beta|bias|pos_embed|moving|merge_logits/.test(x)),
     noDecayNames.join(),

@@ -3,6 +3,7 @@ import { deepStrictEqual, throws } from "node:assert/strict";
 import { assertClose, gpu } from "../_util.ts";
 import {
   applyIndexMap,
+  applyIndexMaps,
   cachedIndexMap,
   windowGrid,
   windowPartition,
@@ -83,4 +84,22 @@ Deno.test("windowPartition: no tensors leak", async () => {
   }).dispose();
   deepStrictEqual(tf.memory().numTensors, before);
   x.dispose();
+});
+
+Deno.test("applyIndexMaps: several maps of one input in one op; gradient = sum of the single-map gradients", async () => {
+  await tf.setBackend("cpu");
+  const a = cachedIndexMap("test:multi-a", [4], [3], (idx) => idx.set([3, 0, -1]));
+  const b = cachedIndexMap("test:multi-b", [4], [2, 2], (idx) => idx.set([0, 0, 1, 2]));
+  const x = tf.tensor1d([1, 2, 3, 4]);
+  const [ya, yb] = applyIndexMaps(x, [a, b]);
+  deepStrictEqual(Array.from(await ya.data()), [4, 1, 0]);
+  deepStrictEqual(Array.from(await yb.data()), [1, 1, 2, 3]);
+  const ga = tf.tensor1d([1, 10, 100]);
+  const gb = tf.tensor2d([[1000, 2000], [3000, 4000]]);
+  const f = (t: tf.Tensor) => {
+    const [p, q] = applyIndexMaps(t, [a, b]);
+    return tf.add(tf.sum(tf.mul(p, ga)), tf.sum(tf.mul(q, gb)));
+  };
+  deepStrictEqual(Array.from(await tf.grad(f)(x).data()), [10 + 3000, 3000, 4000, 1]);
+  throws(() => applyIndexMaps(tf.zeros([5]), [a]), TypeError);
 });
