@@ -94,10 +94,14 @@ const OPTION_NAMES = [...Object.keys(TVL1_DEFAULTS), "initialFlow"];
 /**
  * Merges `options` over {@link TVL1_DEFAULTS} and validates them.
  *
+ * @throws {TypeError} if `options` is not an object.
  * @throws {RangeError} for an unknown option name or a value out of range (non-positive step sizes, non-integer
  * counts, `scaleStep` outside (0, 1), `medianFiltering` not 1, 3 or 5).
  */
 export function resolveTVL1Options(options: TVL1Options = {}): TVL1Params {
+  if (options === null || typeof options !== "object") {
+    throw new TypeError(`opticalFlowTVL1: options must be an object, got ${options}`);
+  }
   for (const k of Object.keys(options)) {
     if (!OPTION_NAMES.includes(k)) {
       throw new RangeError(

@@ -102,6 +102,10 @@ Deno.test("resolveTVL1Options: OpenCV defaults; bad options are RangeErrors nami
   for (const [opts, re] of bad) {
     assert.throws(() => resolveTVL1Options(opts), { name: "RangeError", message: re });
   }
+  assert.throws(() => resolveTVL1Options(null as never), {
+    name: "TypeError",
+    message: /options must be an object/,
+  });
 });
 
 Deno.test("opticalFlowTVL1: bad input gets a clear error", () => {
