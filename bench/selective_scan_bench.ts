@@ -3,7 +3,7 @@
  *   - the WebGPU kernel (auto path; at the long shape also the forced sequential path),
  *   - the CPU kernel,
  *   - the tfjs-ops reference (`selectiveScanRef`, tfjs autodiff) on each backend,
- *   - PyTorch eager on CPU (bench/torch_selective_scan.py, 2 threads), the same recurrence,
+ *   - PyTorch eager on CPU (bench/torch_selective_scan.py, 2 threads and 1 thread), the same recurrence,
  * at the MERba window shape (b = 512 windows, d = 32, l = 49, n = 8) and a long one (1, 64, 1024, 16),
  * with every option on (D, z, deltaBias, softplus). Forward+backward = gradients of sum(out·G) for all 8
  * inputs (a vector-Jacobian product with upstream G). Times are medians of wall-clock runs that include
@@ -115,7 +115,7 @@ async function median(iters: number, f: () => Promise<void>): Promise<[number, n
 
 type Times = { fwd: number; fwdBwd: number; fwdCpu: number; fwdBwdCpu: number };
 
-async function torchTimes(shape: number[]): Promise<(Times & { version: string }) | null> {
+async function torchTimes(shape: number[], threads: number): Promise<(Times & { version: string }) | null> {
   const py = new URL("../.cache/torch-venv/bin/python", import.meta.url).pathname;
   try {
     await Deno.stat(py);
@@ -124,9 +124,9 @@ async function torchTimes(shape: number[]): Promise<(Times & { version: string }
     return null;
   }
   const script = new URL("./torch_selective_scan.py", import.meta.url).pathname;
-  const iters = shape[2] > 500 ? 3 : quick ? 3 : 5;
+  const iters = quick || shape[2] > 500 ? 3 : 5;
   const p = await new Deno.Command(py, {
-    args: [script, ...shape.map(String), String(iters), "2"],
+    args: [script, ...shape.map(String), String(iters), String(threads)],
     stdout: "piped",
     stderr: "piped",
   }).output();
@@ -181,39 +181,49 @@ for (const shapeName of shapes) {
     tf.dispose(all);
   }
   if (!args.has("--no-torch")) {
-    const t = await torchTimes(shape);
-    if (t) {
+    // 2 threads is the baseline; 1 thread as well, because OpenMP's spinning threads suffer most on a
+    // shared, oversubscribed machine
+    for (const threads of [2, 1]) {
+      const t = await torchTimes(shape, threads);
+      if (!t) break;
       torchVersion = t.version;
-      rows.push({ shape: label, impl: "PyTorch eager (2 threads)", backend: "cpu", ...t });
+      const impl = `PyTorch eager (${threads} thread${threads > 1 ? "s" : ""})`;
+      rows.push({ shape: label, impl, backend: "cpu", ...t });
+      console.error(`${label} ${impl}: ${fmt(t.fwd)} / ${fmt(t.fwdBwd)}`);
     }
   }
 }
 
+const pair = (base: Row | undefined, r: Row, cpu: boolean) =>
+  cpu
+    ? `${ratio(base?.fwdCpu, r.fwdCpu)} / ${ratio(base?.fwdBwdCpu, r.fwdBwdCpu)}`
+    : `${ratio(base?.fwd, r.fwd)} / ${ratio(base?.fwdBwd, r.fwdBwd)}`;
 const lines = [
   "| shape (b, d, l, n) | implementation | backend | forward | fwd+bwd | forward CPU | fwd+bwd CPU | " +
-  "fwd speed-up vs tfjs-ops ref (same backend) | fwd+bwd speed-up vs ref | fwd speed-up vs PyTorch | " +
-  "fwd+bwd speed-up vs PyTorch |",
+  "speed-up vs tfjs-ops ref, same backend (wall; fwd / fwd+bwd) | vs ref (CPU time) | " +
+  "vs PyTorch 2 threads (wall) | vs PyTorch 1 thread (CPU time) |",
   "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
 ];
 for (const r of rows) {
   const ref = rows.find((x) =>
     x.shape === r.shape && x.backend === r.backend && x.impl === "tfjs-ops reference"
   );
-  const torch = rows.find((x) => x.shape === r.shape && x.impl.startsWith("PyTorch"));
+  const torch2 = rows.find((x) => x.shape === r.shape && x.impl === "PyTorch eager (2 threads)");
+  const torch1 = rows.find((x) => x.shape === r.shape && x.impl === "PyTorch eager (1 thread)");
   const isTorch = r.impl.startsWith("PyTorch");
   lines.push(
     `| ${r.shape} | ${r.impl} | ${r.backend} | ${fmt(r.fwd)} | ${fmt(r.fwdBwd)} | ${fmt(r.fwdCpu)} | ${
       fmt(r.fwdBwdCpu)
-    } | ${isTorch ? "–" : ratio(ref?.fwd, r.fwd)} | ${isTorch ? "–" : ratio(ref?.fwdBwd, r.fwdBwd)} | ${
-      ratio(torch?.fwd, r.fwd)
-    } | ${ratio(torch?.fwdBwd, r.fwdBwd)} |`,
+    } | ${isTorch ? "–" : pair(ref, r, false)} | ${isTorch ? "–" : pair(ref, r, true)} | ${
+      isTorch ? "–" : pair(torch2, r, false)
+    } | ${isTorch ? "–" : pair(torch1, r, true)} |`,
   );
 }
 console.log(lines.join("\n"));
 console.log(
   `\nmedian of ${KERNEL_ITERS} runs (kernels) / ${REF_ITERS} run (reference) after one warm-up; ` +
     `tfjs 4.22.0, Deno ${Deno.version.deno}${torchVersion ? `, torch ${torchVersion}` : ""}; ` +
-    "speed-up = baseline wall time / this wall time (> 1: faster than the baseline); CPU = process CPU " +
+    "speed-up = baseline time / this time (> 1: faster than the baseline); CPU = process CPU " +
     `time (user + sys, all threads) of the same runs; load average ${
       Deno.loadavg().map((x) => x.toFixed(1)).join(" / ")
     } at the end`,
