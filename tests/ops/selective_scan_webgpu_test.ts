@@ -87,3 +87,24 @@ Deno.test({
     assert.equal(chunkLength(1), 8);
   },
 });
+
+for (const path of ["sequential", "chunked"] as const) {
+  Deno.test({
+    name: `selectiveScan webgpu kernel (${path}): forward + backward leave no tensors or GPU buffers behind`,
+    ignore: !gpu,
+    fn: async () => {
+      await tf.setBackend("webgpu");
+      const c = await loadScanCase("small_full");
+      const args = caseTensors(c);
+      const W = tf.ones([c.dims.b, c.dims.d, c.dims.n]);
+      await lossWithLastState(selectiveScan, c, args, W, path); // warm-up: pipelines, pools
+      const m0 = tf.memory() as tf.MemoryInfo & { numDataBuffers: number };
+      await lossWithLastState(selectiveScan, c, args, W, path);
+      const m1 = tf.memory() as tf.MemoryInfo & { numDataBuffers: number };
+      assert.equal(m1.numTensors, m0.numTensors, "tensors");
+      assert.equal(m1.numDataBuffers, m0.numDataBuffers, "data buffers (kernel intermediates)");
+      assert.equal(m1.numBytes, m0.numBytes, "bytes");
+      tf.dispose([W, ...Object.values(args).filter((x): x is tf.Tensor => x != null)]);
+    },
+  });
+}
