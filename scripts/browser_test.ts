@@ -54,7 +54,7 @@ for (const page of pages) {
   const shot = page.replace(/\.html$/, "") + ".png";
   const shotRes = await chrome([
     "--virtual-time-budget=30000",
-    "--window-size=1280,2400",
+    "--window-size=1280,7000",
     `--screenshot=${resolve(shot)}`,
     url,
   ]);

@@ -209,7 +209,10 @@ export function windowAttentionFigure(
     for (const m of maps) for (let k = 0; k < n; k++) mean[k] += m[k] / maps.length;
     panels.push({ title: "mean over heads", map: mean });
   }
+  // Attention is often close to uniform (1 / nW): colour the range actually present, shared by all panels.
   const zmax = Math.max(...panels.map((p) => Math.max(...p.map)));
+  const zmin = Math.min(...panels.map((p) => Math.min(...p.map)));
+  const [lo, hi] = zmax > zmin ? [roundSig(zmin), roundSig(zmax)] : [zmin - 0.5, zmax + 0.5];
   const bg = opts.background;
   const W = bg?.width ?? cols;
   const H = bg?.height ?? rows;
@@ -233,8 +236,8 @@ export function windowAttentionFigure(
       dx: cw,
       y0: ch / 2 - 0.5,
       dy: ch,
-      zmin: 0,
-      zmax: zmax > 0 ? roundSig(zmax) : 1,
+      zmin: lo,
+      zmax: hi,
       colorscale: "Hot",
       reversescale: true,
       opacity: bg ? (opts.opacity ?? 0.55) : 1,
@@ -353,7 +356,7 @@ export function windowAttentionMatrixFigure(
         tickfont: { size: 9 },
       },
       height: Math.min(700, 220 + 28 * n),
-      width: Math.min(800, 300 + 28 * n),
+      width: Math.max(520, Math.min(800, 300 + 28 * n)),
       margin: { l: 120, r: 20, t: 60, b: 120 },
     },
   };
@@ -586,18 +589,19 @@ export function regionMapFigure(
     data,
     layout: {
       title: { text: opts.title ?? "Facial regions" },
-      xaxis: { showgrid: false, zeroline: false, showticklabels: false, constrain: "domain" },
+      xaxis: { showgrid: false, zeroline: false, showticklabels: false, ticks: "", constrain: "domain" },
       yaxis: {
         showgrid: false,
         zeroline: false,
         showticklabels: false,
+        ticks: "",
         autorange: "reversed",
         scaleanchor: "x",
         constrain: "domain",
       },
-      width: 460,
-      height: 420,
-      margin: { l: 10, r: 10, t: 50, b: 10 },
+      width: 480,
+      height: 440,
+      margin: { l: 10, r: 10, t: 70, b: 10 },
       showlegend: false,
     },
   };

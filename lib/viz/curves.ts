@@ -10,7 +10,7 @@ import { LiveFigure, type PlotlyFigure, type PlotlyTrace } from "./plotly.ts";
  * One epoch of history: `epoch` plus numeric series (`loss`, `uf1`, ...). Nested objects are flattened, so
  * the trainer's `EpochLog` works as is: `eval: {test: {uf1}}` becomes the series `"test uf1"`.
  */
-export type EpochRecord = { epoch: number } & Record<string, unknown>;
+export type EpochRecord = { epoch: number };
 
 /** Series never drawn by default: bookkeeping, not curves. */
 const SKIP = /^(epochs|lr|learningRate|seconds|samplesPerSec|time|ms)$|(Ms|Seconds)$/;
@@ -19,7 +19,7 @@ const SKIP = /^(epochs|lr|learningRate|seconds|samplesPerSec|time|ms)$|(Ms|Secon
  * Flattens a record to numeric series: nested objects join their keys with a space, and the trainer's
  * `eval` wrapper is dropped from the names (`eval.test.uf1` -> `"test uf1"`); arrays and strings are skipped.
  */
-export function flattenRecord(rec: Record<string, unknown>): Record<string, number> {
+export function flattenRecord(rec: object): Record<string, number> {
   const out: Record<string, number> = {};
   const walk = (o: Record<string, unknown>, prefix: string) => {
     for (const [k, v] of Object.entries(o)) {
@@ -30,7 +30,7 @@ export function flattenRecord(rec: Record<string, unknown>): Record<string, numb
       }
     }
   };
-  walk(rec, "");
+  walk(rec as Record<string, unknown>, "");
   return out;
 }
 
@@ -64,8 +64,8 @@ export interface TrainingCurvesOptions {
  * assert.deepEqual(fig.data.map((t) => t.name), ["loss", "uf1"]);
  * ```
  */
-export function trainingCurvesFigure(
-  history: readonly EpochRecord[],
+export function trainingCurvesFigure<T extends EpochRecord>(
+  history: readonly T[],
   opts: TrainingCurvesOptions = {},
 ): PlotlyFigure {
   const flat = history.map((h, i) => {
@@ -116,7 +116,7 @@ export function trainingCurvesFigure(
  */
 export class LiveCurves {
   /** Records pushed so far. */
-  readonly history: EpochRecord[] = [];
+  readonly history: (EpochRecord & Record<string, number>)[] = [];
   readonly #fig: LiveFigure;
   readonly #opts: TrainingCurvesOptions;
   /** @param opts figure options; `displayId` names the output (default random). */
@@ -125,7 +125,7 @@ export class LiveCurves {
     this.#opts = opts;
   }
   /** Appends a record (a flattened copy) and redraws the figure. */
-  async push(record: EpochRecord): Promise<void> {
+  async push<T extends EpochRecord>(record: T): Promise<void> {
     this.history.push({ ...flattenRecord(record), epoch: record.epoch });
     await this.#fig.show(this.figure());
   }
