@@ -604,3 +604,67 @@ export function fusedAddTokens(x: tf.Tensor, r: tf.Tensor): tf.Tensor3D {
   );
   return f(x, r) as tf.Tensor3D;
 }
+
+// ---------- same-shape binary fast paths on the cpu backend ----------
+
+const FAST_TAG = Symbol.for("merba.fastBinary");
+
+/**
+ * Replaces tfjs-backend-cpu's `Add`, `Sub` and `Multiply` kernels by wrappers with a plain loop for two
+ * float32 inputs of equal shape or a float32 scalar operand; every other case goes to the original kernel.
+ * The arithmetic is the same IEEE operation, so results are bit-identical. (The original evaluates
+ * `op(a[i % n], b[i % n])` through a closure per element; gradient accumulation and residual adds make these
+ * ops a large share of a training step.) Idempotent; called when this module is imported.
+ */
+export function installFastBinaryKernels(): void {
+  const ops: [string, (a: number, b: number) => number][] = [
+    ["Add", (a, b) => a + b],
+    ["Sub", (a, b) => a - b],
+    ["Multiply", (a, b) => a * b],
+  ];
+  for (const [name] of ops) {
+    const orig = tf.getKernel(name, "cpu") as (tf.KernelConfig & { [FAST_TAG]?: boolean }) | undefined;
+    if (!orig || orig[FAST_TAG]) continue;
+    const origFunc = orig.kernelFunc;
+    const kernelFunc: tf.KernelFunc = (args) => {
+      const { a, b } = args.inputs as { a: tf.TensorInfo; b: tf.TensorInfo };
+      const be = args.backend as unknown as {
+        readSync(id: unknown): Float32Array;
+        makeTensorInfo(shape: number[], dtype: string, values: Float32Array): tf.TensorInfo;
+      };
+      if (a.dtype === "float32" && b.dtype === "float32") {
+        const sa = a.shape;
+        const sb = b.shape;
+        const same = sa.length === sb.length && sa.every((v, i) => v === sb[i]);
+        const na = sa.reduce((p, v) => p * v, 1);
+        const nb = sb.reduce((p, v) => p * v, 1);
+        if (same || (sb.length === 0 && na > 0) || (sa.length === 0 && nb > 0)) {
+          const av = be.readSync(a.dataId);
+          const bv = be.readSync(b.dataId);
+          const n = Math.max(na, nb);
+          const out = new Float32Array(n);
+          if (same) {
+            if (name === "Add") { for (let i = 0; i < n; i++) out[i] = av[i] + bv[i]; }
+            else if (name === "Sub") { for (let i = 0; i < n; i++) out[i] = av[i] - bv[i]; }
+            else for (let i = 0; i < n; i++) out[i] = av[i] * bv[i];
+          } else if (sb.length === 0) {
+            const s = bv[0];
+            if (name === "Add") { for (let i = 0; i < n; i++) out[i] = av[i] + s; }
+            else if (name === "Sub") { for (let i = 0; i < n; i++) out[i] = av[i] - s; }
+            else for (let i = 0; i < n; i++) out[i] = av[i] * s;
+          } else {
+            const s = av[0];
+            if (name === "Add") { for (let i = 0; i < n; i++) out[i] = s + bv[i]; }
+            else if (name === "Sub") { for (let i = 0; i < n; i++) out[i] = s - bv[i]; }
+            else for (let i = 0; i < n; i++) out[i] = s * bv[i];
+          }
+          return be.makeTensorInfo(same ? [...sa] : sb.length === 0 ? [...sa] : [...sb], "float32", out);
+        }
+      }
+      return origFunc(args);
+    };
+    tf.unregisterKernel(name, "cpu");
+    tf.registerKernel({ ...orig, kernelFunc, [FAST_TAG]: true } as tf.KernelConfig);
+  }
+}
+installFastBinaryKernels();

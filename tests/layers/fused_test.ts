@@ -121,3 +121,33 @@ Deno.test("fused cpu kernels equal their tf-op definitions (values and gradients
     [r([2, 3, 3, 4], 24), r([4], 25), r([4], 26)],
   );
 });
+
+Deno.test("fast cpu Add/Sub/Multiply: same-shape and scalar cases exact, broadcast and int32 fall back", async () => {
+  await tf.setBackend("cpu");
+  const a = r([5, 7], 30);
+  const b = r([5, 7], 31);
+  const av = await a.data();
+  const bv = await b.data();
+  const exact = (f: (x: number, y: number) => number) => Float32Array.from(av, (v, i) => f(v, bv[i]));
+  assertClose(await tf.add(a, b).data(), exact((x, y) => x + y), { atol: 0, rtol: 0, what: "add" });
+  assertClose(await tf.sub(a, b).data(), exact((x, y) => x - y), { atol: 0, rtol: 0, what: "sub" });
+  assertClose(await tf.mul(a, b).data(), exact((x, y) => x * y), { atol: 0, rtol: 0, what: "mul" });
+  assertClose(await tf.mul(a, 3).data(), Float32Array.from(av, (v) => v * 3), {
+    atol: 0,
+    rtol: 0,
+    what: "scalar",
+  });
+  assertClose(await tf.sub(2, a).data(), Float32Array.from(av, (v) => 2 - v), {
+    atol: 0,
+    rtol: 0,
+    what: "scalar left",
+  });
+  const row = tf.tensor1d([1, 2, 3, 4, 5, 6, 7]);
+  assertClose(await tf.add(a, row).data(), Float32Array.from(av, (v, i) => v + (i % 7) + 1), {
+    atol: 0,
+    rtol: 0,
+    what: "broadcast",
+  });
+  const ints = tf.add(tf.tensor1d([1, 2], "int32"), tf.tensor1d([3, 4], "int32"));
+  if (ints.dtype !== "int32" || (await ints.data()).join() !== "4,6") throw new Error("int32 add");
+});
