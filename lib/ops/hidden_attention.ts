@@ -52,7 +52,7 @@ export function scanHiddenAttention(
   C: tf.Tensor3D,
   options: HiddenAttentionOptions = {},
 ): tf.Tensor4D {
-  const { D, deltaBias, deltaSoftplus = false } = options;
+  const { D, deltaBias } = options;
   checkSelectiveScanArgs(u ?? delta, delta, A, B, C, { D, deltaBias });
   if (tf.getBackend() === "cpu") return hiddenAttentionLoops(delta, A, B, C, options);
   return hiddenAttentionOps(delta, A, B, C, options);
