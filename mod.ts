@@ -89,8 +89,8 @@ export {
   tvl1PyramidSizes,
 } from "./lib/data/optical_flow.ts";
 export type { TVL1Options, TVL1Params } from "./lib/data/optical_flow.ts";
-/** The same TV-L1 on WebGPU: per-warp GPU solve (one workgroup, exact early stop), CPU pyramid. */
-export { opticalFlowTVL1WebGPU, tvl1Device } from "./lib/data/tvl1_webgpu.ts";
+/** The same TV-L1 on WebGPU (one solve workgroup per pair, exact early stop; batches of pairs in parallel). */
+export { opticalFlowTVL1WebGPU, opticalFlowTVL1WebGPUBatch, tvl1Device } from "./lib/data/tvl1_webgpu.ts";
 export type { TVL1WebGPUOptions } from "./lib/data/tvl1_webgpu.ts";
 /** Farneback optical flow through opencv.js (lazy-loaded), HTNet's parameters as defaults. */
 export { FARNEBACK_DEFAULTS, loadOpenCv, opticalFlowFarneback } from "./lib/data/farneback.ts";

@@ -21,7 +21,13 @@
  * @module
  */
 import type { Flow, GrayImage } from "./types.ts";
-import { checkGrayImage, resolveTVL1Options, type TVL1Options, tvl1PyramidSizes } from "./optical_flow.ts";
+import {
+  checkGrayImage,
+  resolveTVL1Options,
+  type TVL1Options,
+  type TVL1Params,
+  tvl1PyramidSizes,
+} from "./optical_flow.ts";
 import { centeredGradientInto, resizeLinearInto } from "./tvl1_ops.ts";
 
 /** Uniform block shared by both kernels (all 4-byte fields). */
@@ -66,7 +72,9 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
   let y = gid.y;
   if (x >= P.w || y >= P.h) { return; }
   let S = P.stride;
-  let i = y * P.w + x;
+  // Pair gid.z: its four planes start at 4 * S * gid.z in every packed buffer.
+  let i = 4u * S * gid.z + y * P.w + x;
+  let i0 = 4u * S * gid.z;
   let X = f32(x) + u[i];
   let Y = f32(y) + u[S + i];
   let fx = floor(X);
@@ -85,7 +93,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
       let xx = ix + j;
       if (xx < 0 || xx >= i32(P.w)) { continue; }
       let wgt = wy[k] * wx[j];
-      let q = u32(yy) * P.w + u32(xx);
+      let q = i0 + u32(yy) * P.w + u32(xx);
       a += wgt * img[q];
       gx += wgt * img[S + q];
       gy += wgt * img[2u * S + q];
@@ -112,7 +120,8 @@ const WG: u32 = ${WG}u;
 const FLT_EPSILON: f32 = 1.1920928955078125e-7;
 var<workgroup> partial: array<f32, ${WG}>;
 
-// Median of the k x k window (replicate border) of plane 'off' at pixel (x, y), by partial selection sort.
+// Median of the k x k window (replicate border) of the plane starting at 'off', at pixel (x, y), by partial
+// selection sort.
 fn medianAt(off: u32, x: i32, y: i32, k: i32) -> f32 {
   var a: array<f32, 25>;
   let r = k / 2;
@@ -139,10 +148,12 @@ fn medianAt(off: u32, x: i32, y: i32, k: i32) -> f32 {
 }
 
 @compute @workgroup_size(${WG})
-fn main(@builtin(local_invocation_index) lid: u32) {
+fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: vec3<u32>) {
   let S = P.stride;
   let w = P.w;
   let n = P.w * P.h;
+  // One workgroup per pair: its planes start at 4 * S * pair in every packed buffer.
+  let b = 4u * S * wid.x;
   var error = 3.4e38;
   for (var outer = 0u; outer < P.outerIterations; outer++) {
     if (!(error > P.scaledEpsilon)) { break; }
@@ -150,13 +161,13 @@ fn main(@builtin(local_invocation_index) lid: u32) {
       for (var i = lid; i < n; i += WG) {
         let x = i32(i % w);
         let y = i32(i / w);
-        u[2u * S + i] = medianAt(0u, x, y, i32(P.median));
-        u[3u * S + i] = medianAt(S, x, y, i32(P.median));
+        u[b + 2u * S + i] = medianAt(b, x, y, i32(P.median));
+        u[b + 3u * S + i] = medianAt(b + S, x, y, i32(P.median));
       }
       storageBarrier();
       for (var i = lid; i < n; i += WG) {
-        u[i] = u[2u * S + i];
-        u[S + i] = u[3u * S + i];
+        u[b + i] = u[b + 2u * S + i];
+        u[b + S + i] = u[b + 3u * S + i];
       }
       storageBarrier();
     }
@@ -165,13 +176,14 @@ fn main(@builtin(local_invocation_index) lid: u32) {
       // Primal step: thresholding for v, then u = v + theta * div p (backward differences, OpenCV borders).
       var e = 0.0;
       for (var i = lid; i < n; i += WG) {
+        let j = b + i;
         let x = i % w;
-        let gx = data[i];
-        let gy = data[S + i];
-        let g = data[2u * S + i];
-        let a1 = u[i];
-        let a2 = u[S + i];
-        let rho = data[3u * S + i] + gx * a1 + gy * a2;
+        let gx = data[j];
+        let gy = data[S + j];
+        let g = data[2u * S + j];
+        let a1 = u[j];
+        let a2 = u[S + j];
+        let rho = data[3u * S + j] + gx * a1 + gy * a2;
         let ltg = P.lt * g;
         var d1 = 0.0;
         var d2 = 0.0;
@@ -186,20 +198,20 @@ fn main(@builtin(local_invocation_index) lid: u32) {
           d1 = fi * gx;
           d2 = fi * gy;
         }
-        var div1 = p[i] + p[S + i];
-        var div2 = p[2u * S + i] + p[3u * S + i];
+        var div1 = p[j] + p[S + j];
+        var div2 = p[2u * S + j] + p[3u * S + j];
         if (x > 0u) {
-          div1 -= p[i - 1u];
-          div2 -= p[2u * S + i - 1u];
+          div1 -= p[j - 1u];
+          div2 -= p[2u * S + j - 1u];
         }
         if (i >= w) {
-          div1 -= p[S + i - w];
-          div2 -= p[3u * S + i - w];
+          div1 -= p[S + j - w];
+          div2 -= p[3u * S + j - w];
         }
         let n1 = a1 + d1 + P.theta * div1;
         let n2 = a2 + d2 + P.theta * div2;
-        u[i] = n1;
-        u[S + i] = n2;
+        u[j] = n1;
+        u[S + j] = n2;
         e += (n1 - a1) * (n1 - a1) + (n2 - a2) * (n2 - a2);
       }
       partial[lid] = e;
@@ -212,21 +224,22 @@ fn main(@builtin(local_invocation_index) lid: u32) {
       error = workgroupUniformLoad(&partial[0]);
       // Dual step: forward-difference gradient of the new u (0 on the last column / row), projection.
       for (var i = lid; i < n; i += WG) {
+        let j = b + i;
         let x = i % w;
         let right = select(0u, 1u, x + 1u < w);
         let down = select(0u, w, i + w < n);
-        let c1 = u[i];
-        let c2 = u[S + i];
-        let u1x = u[i + right] - c1;
-        let u1y = u[i + down] - c1;
-        let u2x = u[S + i + right] - c2;
-        let u2y = u[S + i + down] - c2;
+        let c1 = u[j];
+        let c2 = u[S + j];
+        let u1x = u[j + right] - c1;
+        let u1y = u[j + down] - c1;
+        let u2x = u[S + j + right] - c2;
+        let u2y = u[S + j + down] - c2;
         let k1 = 1.0 / (1.0 + P.taut * sqrt(u1x * u1x + u1y * u1y));
         let k2 = 1.0 / (1.0 + P.taut * sqrt(u2x * u2x + u2y * u2y));
-        p[i] = (p[i] + P.taut * u1x) * k1;
-        p[S + i] = (p[S + i] + P.taut * u1y) * k1;
-        p[2u * S + i] = (p[2u * S + i] + P.taut * u2x) * k2;
-        p[3u * S + i] = (p[3u * S + i] + P.taut * u2y) * k2;
+        p[j] = (p[j] + P.taut * u1x) * k1;
+        p[S + j] = (p[S + j] + P.taut * u1y) * k1;
+        p[2u * S + j] = (p[2u * S + j] + P.taut * u2x) * k2;
+        p[3u * S + j] = (p[3u * S + j] + P.taut * u2y) * k2;
       }
       storageBarrier();
     }
@@ -257,6 +270,13 @@ export function tvl1Device(): Promise<GPUDevice> {
       }
       const adapter = await gpu.requestAdapter();
       if (!adapter) throw new Error("opticalFlowTVL1WebGPU: no WebGPU adapter on this machine");
+      // Software adapters (Mesa llvmpipe) keep the default 256 invocations: their shader compile time grows
+      // steeply with the workgroup size (≈ 1 s at 256, ≈ 15 s at 1024 here) and they gain nothing from more.
+      const info = adapter.info as GPUAdapterInfo & { isFallbackAdapter?: boolean };
+      const software = Boolean(info.isFallbackAdapter) || /llvmpipe|lavapipe|swiftshader/i.test(
+        `${info.description} ${info.device} ${info.architecture}`,
+      );
+      if (software) return await adapter.requestDevice();
       const lim = adapter.limits;
       return await adapter.requestDevice({
         requiredLimits: {
@@ -272,7 +292,7 @@ export function tvl1Device(): Promise<GPUDevice> {
 
 /**
  * Invocations of the single `solve` workgroup: the largest power of two the device allows, up to 1024
- * (WebGPU guarantees 256; {@link tvl1Device} requests the adapter's maximum).
+ * (WebGPU guarantees 256; {@link tvl1Device} requests the adapter's maximum on hardware adapters).
  */
 export function solveWorkgroupSize(device: GPUDevice): number {
   const lim = Math.min(
@@ -308,6 +328,18 @@ export interface TVL1WebGPUOptions extends TVL1Options {
   device?: GPUDevice;
 }
 
+/** Validates and resolves the options shared by the single-pair and batch entry points. */
+function resolveGpuOptions(options: TVL1WebGPUOptions, fn: string) {
+  if (options === null || typeof options !== "object") {
+    throw new TypeError(`${fn}: options must be an object, got ${options}`);
+  }
+  const { device, initialFlow, ...rest } = options;
+  const p = resolveTVL1Options(rest);
+  if (p.gamma !== 0) throw new RangeError(`${fn}: gamma != 0 is not implemented on WebGPU`);
+  if (initialFlow !== undefined) throw new RangeError(`${fn}: initialFlow is not implemented on WebGPU`);
+  return { device, p };
+}
+
 /**
  * Dense TV-L1 optical flow from `prev` to `next` on WebGPU; same contract, defaults and errors as
  * {@link opticalFlowTVL1} (`prev(y, x) ≈ next(y + v, x + u)`).
@@ -316,8 +348,8 @@ export interface TVL1WebGPUOptions extends TVL1Options {
  * @param next second frame, same size.
  * @param options TV-L1 parameters (defaults: OpenCV's) and an optional `device`.
  * @returns `{ width, height, u, v }`, Float32Array `[height * width]` in pixels.
- * @throws {TypeError} / {RangeError} as {@link opticalFlowTVL1}; {@link RangeError} for `gamma` ≠ 0
- *   (not implemented on the GPU); {@link Error} when no WebGPU device is available.
+ * @throws {TypeError} / {RangeError} as {@link opticalFlowTVL1}; {@link RangeError} for `gamma` ≠ 0 or an
+ *   `initialFlow` (not implemented on the GPU); {@link Error} when no WebGPU device is available.
  *
  * @example
  * ```ts ignore
@@ -330,51 +362,107 @@ export async function opticalFlowTVL1WebGPU(
   next: GrayImage,
   options: TVL1WebGPUOptions = {},
 ): Promise<Flow> {
-  checkGrayImage(prev, "prev", "opticalFlowTVL1WebGPU");
-  checkGrayImage(next, "next", "opticalFlowTVL1WebGPU");
+  const fn = "opticalFlowTVL1WebGPU";
+  checkPair(prev, next, fn, "");
+  const { device, p } = resolveGpuOptions(options, fn);
+  const [flow] = await runBatch(device ?? await tvl1Device(), [[prev, next]], p);
+  return flow;
+}
+
+/**
+ * TV-L1 flows of many pairs at once on WebGPU: one `solve` workgroup per pair, so on a real GPU the pairs run
+ * in parallel across the compute units (a dataset of face crops in a few submissions). Pairs may differ in
+ * size; each size is run as its own batch, in chunks that fit the device's storage-buffer limit. Each flow is
+ * exactly what {@link opticalFlowTVL1WebGPU} returns for that pair.
+ *
+ * @param pairs `[prev, next]` frames (each pair of equal size).
+ * @param options as {@link opticalFlowTVL1WebGPU}.
+ * @returns one {@link Flow} per pair, in order.
+ * @throws {TypeError} / {RangeError} as {@link opticalFlowTVL1WebGPU}, naming the pair index.
+ */
+export async function opticalFlowTVL1WebGPUBatch(
+  pairs: readonly (readonly [GrayImage, GrayImage])[],
+  options: TVL1WebGPUOptions = {},
+): Promise<Flow[]> {
+  const fn = "opticalFlowTVL1WebGPUBatch";
+  if (!Array.isArray(pairs)) {
+    throw new TypeError(`${fn}: pairs must be an array of [prev, next], got ${pairs}`);
+  }
+  pairs.forEach((pair, k) => {
+    if (!Array.isArray(pair) || pair.length !== 2) {
+      throw new TypeError(`${fn}: pairs[${k}] must be a [prev, next] array`);
+    }
+    checkPair(pair[0], pair[1], fn, `pairs[${k}].`);
+  });
+  const { device: given, p } = resolveGpuOptions(options, fn);
+  const device = given ?? await tvl1Device();
+  const bySize = new Map<string, number[]>();
+  pairs.forEach(([a], k) => {
+    const key = `${a.width}x${a.height}`;
+    bySize.set(key, [...(bySize.get(key) ?? []), k]);
+  });
+  const out: Flow[] = new Array(pairs.length);
+  for (const idx of bySize.values()) {
+    const [a] = pairs[idx[0]];
+    // 4 planes of float32 per pair in each packed storage buffer.
+    const perPair = 4 * a.width * a.height * 4;
+    const maxPairs = Math.max(1, Math.floor(device.limits.maxStorageBufferBindingSize / perPair));
+    for (let k = 0; k < idx.length; k += maxPairs) {
+      const chunk = idx.slice(k, k + maxPairs);
+      const flows = await runBatch(device, chunk.map((i) => pairs[i]), p);
+      chunk.forEach((i, j) => (out[i] = flows[j]));
+    }
+  }
+  return out;
+}
+
+function checkPair(prev: GrayImage, next: GrayImage, fn: string, where: string): void {
+  checkGrayImage(prev, `${where}prev`, fn);
+  checkGrayImage(next, `${where}next`, fn);
   if (prev.width !== next.width || prev.height !== next.height) {
     throw new TypeError(
-      `opticalFlowTVL1WebGPU: prev is ${prev.width}x${prev.height} but next is ${next.width}x${next.height}; ` +
+      `${fn}: ${where}prev is ${prev.width}x${prev.height} but ${where}next is ${next.width}x${next.height}; ` +
         "the two frames must have the same size",
     );
   }
-  const { device: given, initialFlow, ...rest } = options;
-  const p = resolveTVL1Options(rest);
-  if (p.gamma !== 0) throw new RangeError("opticalFlowTVL1WebGPU: gamma != 0 is not implemented on WebGPU");
-  if (initialFlow !== undefined) {
-    throw new RangeError("opticalFlowTVL1WebGPU: initialFlow is not implemented on WebGPU");
-  }
-  const device = given ?? await tvl1Device();
+}
+
+/** Runs same-sized pairs as one batch (one solve workgroup per pair). */
+async function runBatch(
+  device: GPUDevice,
+  pairs: readonly (readonly [GrayImage, GrayImage])[],
+  p: TVL1Params,
+): Promise<Flow[]> {
   const { warp, solve } = pipelines(device);
-  const W = prev.width, H = prev.height, N = W * H;
+  const B = pairs.length;
+  const W = pairs[0][0].width, H = pairs[0][0].height, N = W * H;
   const levels = tvl1PyramidSizes(W, H, p.nscales, p.scaleStep);
   const L = levels.length;
-
-  // CPU pyramid (identical to the CPU path).
   const inv = 1 / p.scaleStep;
-  const i0: Float32Array<ArrayBuffer>[] = [], i1: Float32Array<ArrayBuffer>[] = [];
-  for (let s = 0; s < L; s++) {
-    const [w, h] = levels[s];
-    i0.push(new Float32Array(w * h));
-    i1.push(new Float32Array(w * h));
-    if (s === 0) {
-      const k = prev.data instanceof Float32Array ? p.floatScale : 1;
-      for (let i = 0; i < N; i++) (i0[0][i] = prev.data[i] * k), (i1[0][i] = next.data[i] * k);
-    } else {
+
+  // CPU pyramids (identical to the CPU path): i0[b][s], i1[b][s].
+  const pyramid = (img: GrayImage): Float32Array<ArrayBuffer>[] => {
+    const k = img.data instanceof Float32Array ? p.floatScale : 1;
+    const out = [Float32Array.from(img.data, (x) => x * k)];
+    for (let s = 1; s < L; s++) {
       const [pw, ph] = levels[s - 1];
-      resizeLinearInto(i0[s - 1], pw, ph, i0[s], w, h, inv, inv);
-      resizeLinearInto(i1[s - 1], pw, ph, i1[s], w, h, inv, inv);
+      const [w, h] = levels[s];
+      out.push(new Float32Array(w * h));
+      resizeLinearInto(out[s - 1], pw, ph, out[s], w, h, inv, inv);
     }
-  }
+    return out;
+  };
+  const i0 = pairs.map(([a]) => pyramid(a));
+  const i1 = pairs.map(([, b]) => pyramid(b));
 
   const F = GPUBufferUsage;
-  const buf = (planes: number, usage: number) => device.createBuffer({ size: planes * N * 4, usage });
+  const packed = (usage: number) => device.createBuffer({ size: 4 * N * 4 * B, usage });
   const paramsBuf = device.createBuffer({ size: 48, usage: F.UNIFORM | F.COPY_DST });
-  const imgBuf = buf(4, F.STORAGE | F.COPY_DST);
-  const uBuf = buf(4, F.STORAGE | F.COPY_DST | F.COPY_SRC);
-  const dataBuf = buf(4, F.STORAGE);
-  const pBuf = buf(4, F.STORAGE | F.COPY_DST);
-  const readBuf = device.createBuffer({ size: 2 * N * 4, usage: F.MAP_READ | F.COPY_DST });
+  const imgBuf = packed(F.STORAGE | F.COPY_DST);
+  const uBuf = packed(F.STORAGE | F.COPY_DST | F.COPY_SRC);
+  const dataBuf = packed(F.STORAGE);
+  const pBuf = packed(F.STORAGE | F.COPY_DST);
+  const readBuf = device.createBuffer({ size: 4 * N * 4 * B, usage: F.MAP_READ | F.COPY_DST });
   const buffers = [paramsBuf, imgBuf, uBuf, dataBuf, pBuf, readBuf];
   try {
     const warpGroup = device.createBindGroup({
@@ -385,51 +473,58 @@ export async function opticalFlowTVL1WebGPU(
       layout: solve.getBindGroupLayout(0),
       entries: [paramsBuf, dataBuf, uBuf, pBuf].map((b, i) => ({ binding: i, resource: { buffer: b } })),
     });
-    let u1 = new Float32Array(levels[L - 1][0] * levels[L - 1][1]);
-    let u2 = new Float32Array(u1.length);
+    const [cw, ch] = levels[L - 1];
+    let u1 = pairs.map(() => new Float32Array(cw * ch));
+    let u2 = pairs.map(() => new Float32Array(cw * ch));
     const gradX = new Float32Array(N), gradY = new Float32Array(N);
     const params = new ArrayBuffer(48);
     const pu = new Uint32Array(params), pf = new Float32Array(params);
+    const plane = (b: number, k: number) => (4 * b + k) * N * 4; // byte offset of plane k of pair b
     for (let s = L - 1; s >= 0; s--) {
       const [w, h] = levels[s];
       const n = w * h;
       pu.set([w, h, N, p.outerIterations, p.innerIterations, p.medianFiltering]);
       pf.set([p.lambda * p.theta, p.theta, p.tau / p.theta, p.epsilon * p.epsilon * n], 6);
       device.queue.writeBuffer(paramsBuf, 0, params);
-      centeredGradientInto(i1[s], w, h, gradX, gradY);
-      device.queue.writeBuffer(imgBuf, 0, i1[s]);
-      device.queue.writeBuffer(imgBuf, N * 4, gradX, 0, n);
-      device.queue.writeBuffer(imgBuf, 2 * N * 4, gradY, 0, n);
-      device.queue.writeBuffer(imgBuf, 3 * N * 4, i0[s]);
-      device.queue.writeBuffer(uBuf, 0, u1);
-      device.queue.writeBuffer(uBuf, N * 4, u2);
+      for (let b = 0; b < B; b++) {
+        centeredGradientInto(i1[b][s], w, h, gradX, gradY);
+        device.queue.writeBuffer(imgBuf, plane(b, 0), i1[b][s]);
+        device.queue.writeBuffer(imgBuf, plane(b, 1), gradX, 0, n);
+        device.queue.writeBuffer(imgBuf, plane(b, 2), gradY, 0, n);
+        device.queue.writeBuffer(imgBuf, plane(b, 3), i0[b][s]);
+        device.queue.writeBuffer(uBuf, plane(b, 0), u1[b]);
+        device.queue.writeBuffer(uBuf, plane(b, 1), u2[b]);
+      }
       const enc = device.createCommandEncoder();
       enc.clearBuffer(pBuf);
       const pass = enc.beginComputePass();
       for (let k = 0; k < p.warps; k++) {
         pass.setPipeline(warp);
         pass.setBindGroup(0, warpGroup);
-        pass.dispatchWorkgroups(Math.ceil(w / 8), Math.ceil(h / 8));
+        pass.dispatchWorkgroups(Math.ceil(w / 8), Math.ceil(h / 8), B);
         pass.setPipeline(solve);
         pass.setBindGroup(0, solveGroup);
-        pass.dispatchWorkgroups(1);
+        pass.dispatchWorkgroups(B);
       }
       pass.end();
-      enc.copyBufferToBuffer(uBuf, 0, readBuf, 0, n * 4);
-      enc.copyBufferToBuffer(uBuf, N * 4, readBuf, N * 4, n * 4);
+      enc.copyBufferToBuffer(uBuf, 0, readBuf, 0, 4 * N * 4 * B);
       device.queue.submit([enc.finish()]);
       await readBuf.mapAsync(GPUMapMode.READ);
-      const out = new Float32Array(readBuf.getMappedRange());
-      const r1 = out.slice(0, n), r2 = out.slice(N, N + n);
+      const all = new Float32Array(readBuf.getMappedRange());
+      const r1 = pairs.map((_, b) => all.slice(4 * b * N, 4 * b * N + n));
+      const r2 = pairs.map((_, b) => all.slice((4 * b + 1) * N, (4 * b + 1) * N + n));
       readBuf.unmap();
-      if (s === 0) return { width: W, height: H, u: r1, v: r2 };
+      if (s === 0) return r1.map((u, b) => ({ width: W, height: H, u, v: r2[b] }));
       // Upsample to the next finer level and scale the displacement by 1/scaleStep (as the CPU path).
       const [fw, fh] = levels[s - 1];
-      u1 = new Float32Array(fw * fh);
-      u2 = new Float32Array(fw * fh);
-      resizeLinearInto(r1, w, h, u1, fw, fh, w / fw, h / fh);
-      resizeLinearInto(r2, w, h, u2, fw, fh, w / fw, h / fh);
-      for (let i = 0; i < u1.length; i++) (u1[i] *= inv), (u2[i] *= inv);
+      const up = (r: Float32Array) => {
+        const o = new Float32Array(fw * fh);
+        resizeLinearInto(r, w, h, o, fw, fh, w / fw, h / fh);
+        for (let i = 0; i < o.length; i++) o[i] *= inv;
+        return o;
+      };
+      u1 = r1.map(up);
+      u2 = r2.map(up);
     }
     throw new Error("unreachable");
   } finally {

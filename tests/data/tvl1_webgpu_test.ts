@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { opticalFlowTVL1 } from "../../lib/data/optical_flow.ts";
-import { opticalFlowTVL1WebGPU } from "../../lib/data/tvl1_webgpu.ts";
+import { opticalFlowTVL1WebGPU, opticalFlowTVL1WebGPUBatch } from "../../lib/data/tvl1_webgpu.ts";
 import type { GrayImage } from "../../lib/data/types.ts";
 import { gpu } from "../_util.ts";
 import { epe, loadFlowCase } from "./_flow_fixtures.ts";
@@ -26,6 +26,40 @@ for (const name of ["translate_64", "noisy_warp_64"]) {
     },
   });
 }
+
+Deno.test({
+  name: "opticalFlowTVL1WebGPUBatch: each flow equals the single-pair result (mixed sizes)",
+  ignore: !gpu,
+  fn: async () => {
+    const a = await loadFlowCase("translate_64");
+    const b = await loadFlowCase("noisy_warp_64");
+    // A small pair of another size (its own batch) between the 64x64 ones.
+    const tex = (dx: number): GrayImage => ({
+      width: 24,
+      height: 20,
+      data: new Float32Array(24 * 20).map((_, i) =>
+        128 + 60 * Math.sin((i % 24 - dx) / 3) * Math.cos(Math.floor(i / 24) / 4)
+      ),
+    });
+    const pairs: [GrayImage, GrayImage][] = [[a.prev, a.next], [tex(0), tex(0.7)], [b.prev, b.next], [
+      b.next,
+      b.prev,
+    ]];
+    const batch = await opticalFlowTVL1WebGPUBatch(pairs);
+    assert.equal(batch.length, 4);
+    for (const [k, [prev, next]] of pairs.entries()) {
+      const single = await opticalFlowTVL1WebGPU(prev, next);
+      assert.equal(batch[k].width, prev.width);
+      assert.deepEqual(batch[k].u, single.u, `pair ${k} u`);
+      assert.deepEqual(batch[k].v, single.v, `pair ${k} v`);
+    }
+    assert.deepEqual(await opticalFlowTVL1WebGPUBatch([]), []);
+    await assert.rejects(() => opticalFlowTVL1WebGPUBatch([[a.prev, tex(0)]]), {
+      name: "TypeError",
+      message: /pairs\[0\]\.prev is 64x64 but pairs\[0\]\.next is 24x20/,
+    });
+  },
+});
 
 Deno.test({
   name: "opticalFlowTVL1WebGPU: bad input and unsupported options",
