@@ -13,10 +13,16 @@
  *    the CPU path's, with no round trip to the host. One workgroup keeps every barrier inside a single
  *    dispatch; a level is one submission and one read-back.
  *
+ * One workgroup per pair uses one compute unit, so a single pair leaves most of a real GPU idle;
+ * {@link opticalFlowTVL1WebGPUBatch} runs many pairs (a dataset) side by side, one workgroup each.
+ *
  * Numerics: float32 throughout (the CPU path computes each step in float64 and stores float32), and the error
  * sum is a float32 tree sum, so an early stop can land one iteration apart; the flows agree to a few
- * thousandths of a pixel on the golden pairs (tests/data/tvl1_webgpu_test.ts). `gamma` (illumination term) is
- * not implemented here.
+ * thousandths of a pixel on the golden pairs (tests/data/tvl1_webgpu_test.ts). `gamma` (illumination term) and
+ * `initialFlow` are not implemented here.
+ *
+ * Speed: only measured on Mesa llvmpipe (software, 2 CPU cores), where it is 8–14× slower than OpenCV on the
+ * CPU (BENCHMARKS.md); no real GPU was available to measure it.
  *
  * @module
  */
