@@ -21,7 +21,7 @@ import { join } from "node:path";
 import process from "node:process";
 import { DualTVL1, opticalFlowTVL1 } from "../lib/data/optical_flow.ts";
 import { opticalFlowFarneback } from "../lib/data/farneback.ts";
-import { opticalFlowTVL1WebGPU } from "../lib/data/tvl1_webgpu.ts";
+import { opticalFlowTVL1WebGPU, opticalFlowTVL1WebGPUBatch } from "../lib/data/tvl1_webgpu.ts";
 import { webgpuAdapter } from "../lib/backend.ts";
 import type { Flow, GrayImage, SampleRef } from "../lib/data/types.ts";
 
@@ -35,6 +35,8 @@ const sizes = arg("--sizes", "96,128,240").split(",").map(Number);
 const python = arg("--python", "/usr/bin/python3");
 const e2e = !args.includes("--no-e2e");
 const e2eN = Number(arg("--e2e-n", "250"));
+/** Pairs per `opticalFlowTVL1WebGPUBatch` call in the WebGPU table. */
+const BATCH = 16;
 
 /** Deterministic LCG in [0, 1). */
 function lcg(seed: number): () => number {
@@ -227,12 +229,15 @@ try {
     if (adapter) {
       const tGpu = await timeIt(() => opticalFlowTVL1WebGPU(p.prev, p.next), Math.min(repeats, 3));
       const g = await opticalFlowTVL1WebGPU(p.prev, p.next);
+      const batch = Array.from({ length: BATCH }, () => [p.prev, p.next] as const);
+      const tBatch = await timeIt(() => opticalFlowTVL1WebGPUBatch(batch), 1);
       gpuRows.push([
         `${w}×${h}`,
         c2.tvl1.median_ms.toFixed(1),
         tFresh.wall.toFixed(1),
         tGpu.wall.toFixed(1),
         (tGpu.wall / c2.tvl1.median_ms).toFixed(2),
+        (tBatch.wall / BATCH).toFixed(1),
         epe(g, p.truth).toFixed(4),
         epe(g, ours).toFixed(4),
       ]);
@@ -294,6 +299,7 @@ try {
         "ours CPU ms",
         "ours WebGPU ms",
         `WebGPU / OpenCV ${threads} thr`,
+        `WebGPU batch of ${BATCH}, ms per pair`,
         "EPE WebGPU px",
         "mean |WebGPU − CPU| px",
       ], gpuRows),
@@ -366,15 +372,16 @@ async function endToEnd(): Promise<void> {
     console.log(`End to end on data/synthetic: skipped (${root} not found).`);
     return;
   }
-  const { loadSyntheticSamples, SYNTHETIC_PROTOCOL } = await import("../lib/data/synthetic.ts");
-  const syn = await loadSyntheticSamples(root);
+  const { computeSyntheticFlowDataset, loadSyntheticSamples } = await import("../lib/data/synthetic.ts");
+  const { readGray } = await import("../lib/data/image_io.ts");
+  const first = await readGray((await loadSyntheticSamples(root))[0].onsetPath);
   const t0 = performance.now();
-  const ds = await preprocessDataset(syn, { protocol: SYNTHETIC_PROTOCOL, size: 28 });
+  const ds = await computeSyntheticFlowDataset(root); // preprocessDataset, protocol synthetic-5class, 28×28×3
   const total = performance.now() - t0;
   console.log(
-    `End to end (preprocessDataset, data/synthetic: ${ds.n} samples of ${
-      (await import("../lib/data/image_io.ts").then((m) => m.readGray(syn[0].onsetPath))).width
-    } px -> 28×28×3): ${(total / 1000).toFixed(1)} s wall, ${(total / ds.n).toFixed(0)} ms/sample; ` +
-      `250 samples ≈ ${(total / ds.n * 250 / 1000).toFixed(1)} s (measured rate × 250).`,
+    `End to end (computeSyntheticFlowDataset = preprocessDataset on data/synthetic: ${ds.n} samples of ` +
+      `${first.width}×${first.height} px -> 28×28×3): ${(total / 1000).toFixed(1)} s wall, ` +
+      `${(total / ds.n).toFixed(0)} ms/sample; 250 samples ≈ ${(total / ds.n * 250 / 1000).toFixed(1)} s ` +
+      "(measured rate × 250).",
   );
 }
