@@ -562,6 +562,8 @@ function primalRow(
   // Offset of the row above; on the first row the "previous" p is taken as 0 (OpenCV's divergence).
   const up = y > 0 ? w : 0;
   const upMask = y > 0 ? 1 : 0;
+  // p11, p21 of the left neighbour (0 left of the first column), carried along the row.
+  let left11 = 0, left21 = 0;
   for (let x = 0; x < w; x++) {
     const i = r + x;
     const gx = i1wx[i], gy = i1wy[i], g = grad[i];
@@ -580,12 +582,11 @@ function primalRow(
       d1 = fi * gx;
       d2 = fi * gy;
     }
-    let div1 = p11[i] + p12[i] - upMask * p12[i - up];
-    let div2 = p21[i] + p22[i] - upMask * p22[i - up];
-    if (x > 0) {
-      div1 -= p11[i - 1];
-      div2 -= p21[i - 1];
-    }
+    const q11 = p11[i], q21 = p21[i];
+    const div1 = q11 - left11 + p12[i] - upMask * p12[i - up];
+    const div2 = q21 - left21 + p22[i] - upMask * p22[i - up];
+    left11 = q11;
+    left21 = q21;
     const n1 = Math.fround(a1 + d1 + theta * div1);
     const n2 = Math.fround(a2 + d2 + theta * div2);
     u1[i] = n1;
