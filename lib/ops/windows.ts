@@ -121,11 +121,22 @@ function gatherTensors(map: IndexMap): { fwd: tf.Tensor1D; bwd: tf.Tensor1D[] } 
   return t;
 }
 
-function gatherTf(x: tf.Tensor, index: tf.Tensor1D, shape: number[]): tf.Tensor {
+function gatherTf(x: tf.Tensor, index: tf.Tensor1D, shape: number[], padded: boolean): tf.Tensor {
   return tf.tidy(() => {
-    const flat = tf.concat([x.reshape([-1]), tf.zeros([1])]);
+    // the appended zero is read by −1 entries only; skip the copy when the table has none
+    const flat = padded ? tf.concat([x.reshape([-1]), tf.zeros([1])]) : x.reshape([-1]);
     return tf.gather(flat, index).reshape(shape);
   });
+}
+
+const hasNegCache = new WeakMap<Int32Array, boolean>();
+function hasNeg(a: Int32Array): boolean {
+  let v = hasNegCache.get(a);
+  if (v === undefined) {
+    v = a.some((j) => j < 0);
+    hasNegCache.set(a, v);
+  }
+  return v;
 }
 
 function jsBackend(): boolean {
@@ -152,14 +163,14 @@ export function applyIndexMap(x: tf.Tensor, map: IndexMap): tf.Tensor {
     ((xi: tf.Tensor) => {
       const value = jsBackend()
         ? gatherJs(xi, map.idx, map.outShape)
-        : gatherTf(xi, gatherTensors(map).fwd, map.outShape);
+        : gatherTf(xi, gatherTensors(map).fwd, map.outShape, hasNeg(map.idx));
       const gradFunc = (dy: tf.Tensor) => {
         if (jsBackend()) {
           return map.inv.length === 1
             ? gatherJs(dy, map.inv[0], map.inShape)
             : scatterAddJs(dy, map.idx, map.inShape, map.inv[0].length);
         }
-        const parts = gatherTensors(map).bwd.map((b) => gatherTf(dy, b, map.inShape));
+        const parts = gatherTensors(map).bwd.map((b, r) => gatherTf(dy, b, map.inShape, hasNeg(map.inv[r])));
         return parts.length === 1 ? parts[0] : tf.tidy(() => tf.addN(parts));
       };
       return { value, gradFunc };
