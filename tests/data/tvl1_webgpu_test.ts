@@ -1,6 +1,10 @@
 import assert from "node:assert/strict";
 import { opticalFlowTVL1 } from "../../lib/data/optical_flow.ts";
-import { opticalFlowTVL1WebGPU, opticalFlowTVL1WebGPUBatch } from "../../lib/data/tvl1_webgpu.ts";
+import {
+  medianNetwork,
+  opticalFlowTVL1WebGPU,
+  opticalFlowTVL1WebGPUBatch,
+} from "../../lib/data/tvl1_webgpu.ts";
 import type { GrayImage } from "../../lib/data/types.ts";
 import { gpu } from "../_util.ts";
 import { epe, loadFlowCase } from "./_flow_fixtures.ts";
@@ -26,6 +30,39 @@ for (const name of ["translate_64", "noisy_warp_64"]) {
     },
   });
 }
+
+Deno.test("medianNetwork: the pruned network leaves the exact median on the middle wire (9 and 25 inputs)", () => {
+  let seed = 11;
+  const rnd = () => (seed = (seed * 16807) % 2147483647) / 2147483647;
+  assert.equal(medianNetwork(25).length, 113);
+  assert.equal(medianNetwork(9).length, 24);
+  for (const n of [9, 25]) {
+    const net = medianNetwork(n);
+    for (let t = 0; t < 3000; t++) {
+      // Alternate continuous values and heavy ties.
+      const a = Array.from({ length: n }, () => (t % 2 ? Math.floor(rnd() * 3) : rnd()));
+      const b = a.slice();
+      for (const [i, j] of net) {
+        const lo = Math.min(b[i], b[j]);
+        b[j] = Math.max(b[i], b[j]);
+        b[i] = lo;
+      }
+      assert.equal(b[(n - 1) / 2], a.slice().sort((x, y) => x - y)[(n - 1) / 2]);
+    }
+  }
+  assert.throws(() => medianNetwork(4), RangeError);
+});
+
+Deno.test({
+  name: "opticalFlowTVL1WebGPU: 3x3 median filtering agrees with the CPU path",
+  ignore: !gpu,
+  fn: async () => {
+    const c = await loadFlowCase("translate_64");
+    const g = await opticalFlowTVL1WebGPU(c.prev, c.next, { medianFiltering: 3 });
+    const d = epe(g, opticalFlowTVL1(c.prev, c.next, { medianFiltering: 3 }));
+    assert.ok(d <= 0.01, `mean interior |GPU - CPU| = ${d.toFixed(4)} px`);
+  },
+});
 
 Deno.test({
   name: "opticalFlowTVL1WebGPUBatch: each flow equals the single-pair result (mixed sizes)",
