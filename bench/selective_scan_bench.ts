@@ -1,7 +1,7 @@
 /**
  * Selective-scan benchmark: forward and forward+backward time of
  *   - the WebGPU kernel (auto path; at the long shape also the forced sequential path),
- *   - the CPU kernel,
+ *   - the CPU kernel (and the same loops as the wasm-backend kernel),
  *   - the tfjs-ops reference (`selectiveScanRef`, tfjs autodiff) on each backend,
  *   - PyTorch eager on CPU (bench/torch_selective_scan.py, 2 threads and 1 thread), the same recurrence,
  * at the MERba window shape (b = 512 windows, d = 32, l = 49, n = 8) and a long one (1, 64, 1024, 16),
@@ -9,13 +9,16 @@
  * inputs (a vector-Jacobian product with upstream G). Times are medians of wall-clock runs that include
  * reading the results back (`await data()`), plus the process CPU time of the same runs.
  *
- * Run: `deno run -A bench/selective_scan_bench.ts [--quick] [--shape merba|long] [--no-torch] [--no-ref]`.
+ * Run: `deno run -A bench/selective_scan_bench.ts [--quick] [--shape merba|long] [--no-torch] [--no-ref]
+ * [--wasm-ref]` (the wasm backend's kernel is timed whenever that backend initialises; its reference only
+ * with `--wasm-ref`).
  * PyTorch is looked up in `.cache/torch-venv` (python3 -m venv .cache/torch-venv && pip install torch).
  *
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
 import "@tensorflow/tfjs-backend-webgpu";
+import "@tensorflow/tfjs-backend-wasm";
 import process from "node:process";
 import { hasWebGPU } from "../lib/backend.ts";
 import { selectiveScan, type SelectiveScanKernelOptions } from "../lib/ops/selective_scan.ts";
@@ -150,6 +153,7 @@ const ratio = (base: number | undefined, ms: number) => (base ? `${(base / ms).t
 
 const gpu = await hasWebGPU();
 const backends = gpu ? ["webgpu", "cpu"] : ["cpu"];
+if (await tf.setBackend("wasm").catch(() => false)) backends.push("wasm");
 if (!gpu) console.warn("no WebGPU adapter: webgpu rows skipped");
 const rows: Row[] = [];
 let torchVersion = "";
@@ -165,7 +169,8 @@ for (const shapeName of shapes) {
     const G = all[8];
     const impls: Impl[] = ["kernel"];
     if (backend === "webgpu" && shapeName === "long") impls.push("kernel-seq");
-    if (!args.has("--no-ref")) impls.push("ref");
+    // the tfjs-ops reference on wasm is slow (tens of seconds here): opt-in
+    if (!args.has("--no-ref") && (backend !== "wasm" || args.has("--wasm-ref"))) impls.push("ref");
     for (const impl of impls) {
       const iters = impl === "ref" ? REF_ITERS : KERNEL_ITERS;
       const [fwd, fwdCpu] = await median(iters, () => forward(impl, xs));

@@ -54,12 +54,13 @@ export function scanHiddenAttention(
 ): tf.Tensor4D {
   const { D, deltaBias } = options;
   checkSelectiveScanArgs(u ?? delta, delta, A, B, C, { D, deltaBias });
-  if (tf.getBackend() === "cpu") return hiddenAttentionLoops(delta, A, B, C, options);
+  // data are host-side on cpu and wasm: loops; on webgpu tfjs ops keep the work on the device
+  if (["cpu", "wasm"].includes(tf.getBackend())) return hiddenAttentionLoops(delta, A, B, C, options);
   return hiddenAttentionOps(delta, A, B, C, options);
 }
 
 /**
- * {@link scanHiddenAttention} from tfjs ops (any backend; used off the cpu backend). Arguments are not
+ * {@link scanHiddenAttention} from tfjs ops (any backend; used on webgpu). Arguments are not
  * validated here.
  */
 export function hiddenAttentionOps(
@@ -101,7 +102,7 @@ export function hiddenAttentionOps(
 }
 
 /**
- * {@link scanHiddenAttention} as typed-array loops on the cpu backend (float64 prefix sums and
+ * {@link scanHiddenAttention} as typed-array loops on the cpu and wasm backends (float64 prefix sums and
  * accumulation; about 20–50× faster than the tfjs-ops form there). Arguments are not validated here.
  */
 export function hiddenAttentionLoops(

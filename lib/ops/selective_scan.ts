@@ -1,7 +1,8 @@
 /**
  * The selective scan op: argument checks, dispatch to the registered backend kernels, and the gradient.
  *
- * Kernels: `selective_scan_cpu.ts` (typed-array loops) and `selective_scan_webgpu.ts` (WGSL), both registered
+ * Kernels: `selective_scan_cpu.ts` (typed-array loops; `selective_scan_wasm.ts` runs the same loops for the
+ * `wasm` backend) and `selective_scan_webgpu.ts` (WGSL), all registered
  * under {@link SELECTIVE_SCAN_KERNEL} (forward) and {@link SELECTIVE_SCAN_GRAD_KERNEL} (backward, a reverse
  * scan). The tfjs-ops oracle is `selective_scan_ref.ts`. Dimension letters as in `selective_scan_ref.ts`.
  *
@@ -11,6 +12,7 @@ import * as tf from "@tensorflow/tfjs";
 import type { SelectiveScanOptions, SelectiveScanResult } from "./selective_scan_ref.ts";
 import "./selective_scan_cpu.ts";
 import "./selective_scan_webgpu.ts";
+import "./selective_scan_wasm.ts";
 
 export type { SelectiveScanOptions, SelectiveScanResult } from "./selective_scan_ref.ts";
 
@@ -20,7 +22,7 @@ export const SELECTIVE_SCAN_KERNEL = "MerbaSelectiveScan";
 export const SELECTIVE_SCAN_GRAD_KERNEL = "MerbaSelectiveScanGrad";
 
 /** Backends with a registered selective-scan kernel. */
-export const SELECTIVE_SCAN_BACKENDS: readonly string[] = ["cpu", "webgpu"];
+export const SELECTIVE_SCAN_BACKENDS: readonly string[] = ["cpu", "webgpu", "wasm"];
 
 /** Attributes passed to both kernels (absent optional inputs are passed as empty `[0]` tensors). */
 export interface SelectiveScanAttrs {
@@ -122,7 +124,8 @@ export function checkSelectiveScanArgs(
 
 /**
  * Selective scan (Mamba's S6 recurrence) as a tfjs op with hand-written forward and backward kernels for the
- * `cpu` and `webgpu` backends; differentiable with respect to every tensor argument (`tf.grad`, optimizers).
+ * `cpu`, `webgpu` and `wasm` backends; differentiable with respect to every tensor argument (`tf.grad`,
+ * optimizers).
  *
  * For each batch `b`, channel `d`, state `n` and step `t = 1..l` (mamba `selective_scan_ref` semantics,
  * state-spaces/mamba `mamba_ssm/ops/selective_scan_interface.py`):
@@ -141,7 +144,7 @@ export function checkSelectiveScanArgs(
  * @returns `out [b, d, l]`, or `{ out, lastState [b, d, n] }` when `returnLastState` is set.
  * @throws {TypeError} when an argument has the wrong rank, shape or dtype (the message names it and the
  *   expected shape).
- * @throws {Error} on a backend without a kernel (supported: cpu, webgpu).
+ * @throws {Error} on a backend without a kernel (supported: cpu, webgpu, wasm).
  *
  * @example
  * ```ts

@@ -24,10 +24,6 @@ interface CpuBackendLike {
   makeTensorInfo(shape: number[], dtype: tf.DataType, values?: Float32Array): tf.TensorInfo;
 }
 
-function values(backend: CpuBackendLike, t: tf.TensorInfo): Float32Array {
-  return backend.data.get(t.dataId).values as Float32Array;
-}
-
 /** 2^i for i in [−1100, 1099], the scale of {@link fastExp}. */
 const POW2 = new Float64Array(2200);
 for (let i = 0; i < 2200; i++) POW2[i] = 2 ** (i - 1100);
@@ -74,11 +70,7 @@ interface ScanArrays {
   softplus: boolean;
 }
 
-function gather(
-  inputs: tf.NamedTensorInfoMap,
-  backend: CpuBackendLike,
-  attrs: SelectiveScanAttrs,
-): ScanArrays {
+function gather(inputs: tf.NamedTensorInfoMap, read: ReadInput, attrs: SelectiveScanAttrs): ScanArrays {
   const u = inputs.u!;
   const [b, d, l] = u.shape;
   const n = inputs.A!.shape[1];
@@ -87,14 +79,14 @@ function gather(
     d,
     l,
     n,
-    u: values(backend, u),
-    delta: values(backend, inputs.delta!),
-    A: values(backend, inputs.A!),
-    B: values(backend, inputs.B!),
-    C: values(backend, inputs.C!),
-    D: attrs.hasD ? values(backend, inputs.D!) : null,
-    z: attrs.hasZ ? values(backend, inputs.z!) : null,
-    bias: attrs.hasDeltaBias ? values(backend, inputs.deltaBias!) : null,
+    u: read(u),
+    delta: read(inputs.delta!),
+    A: read(inputs.A!),
+    B: read(inputs.B!),
+    C: read(inputs.C!),
+    D: attrs.hasD ? read(inputs.D!) : null,
+    z: attrs.hasZ ? read(inputs.z!) : null,
+    bias: attrs.hasDeltaBias ? read(inputs.deltaBias!) : null,
     softplus: attrs.deltaSoftplus,
   };
 }
@@ -279,57 +271,79 @@ export function scanBackwardCpu(
   if (g.dbias) g.dbias.set(dbias);
 }
 
+/** Reads a kernel input as a Float32Array (the backend's storage or a copy). */
+export type ReadInput = (t: tf.TensorInfo) => Float32Array;
+/** Creates a kernel output from values. */
+export type MakeOutput = (shape: number[], values: Float32Array) => tf.TensorInfo;
+
+/** The forward kernel body on plain arrays, shared by the `cpu` and `wasm` registrations. */
+export function forwardKernel(
+  inputs: tf.NamedTensorInfoMap,
+  a: SelectiveScanAttrs,
+  read: ReadInput,
+  make: MakeOutput,
+): tf.TensorInfo[] {
+  const s = gather(inputs, read, a);
+  const out = new Float32Array(s.b * s.d * s.l);
+  const last = a.returnLastState ? new Float32Array(s.b * s.d * s.n) : null;
+  scanForwardCpu(s, out, last);
+  const res = [make([s.b, s.d, s.l], out)];
+  if (last) res.push(make([s.b, s.d, s.n], last));
+  return res;
+}
+
+/** The backward kernel body on plain arrays, shared by the `cpu` and `wasm` registrations. */
+export function backwardKernel(
+  inputs: tf.NamedTensorInfoMap,
+  a: SelectiveScanAttrs,
+  read: ReadInput,
+  make: MakeOutput,
+): tf.TensorInfo[] {
+  const s = gather(inputs, read, a);
+  const { b, d, l, n } = s;
+  const dLast = inputs.dLast!;
+  const g: ScanGrads = {
+    du: new Float32Array(b * d * l),
+    ddelta: new Float32Array(b * d * l),
+    dA: new Float32Array(d * n),
+    dB: new Float32Array(b * n * l),
+    dC: new Float32Array(b * n * l),
+    dD: a.hasD ? new Float32Array(d) : null,
+    dz: a.hasZ ? new Float32Array(b * d * l) : null,
+    dbias: a.hasDeltaBias ? new Float32Array(d) : null,
+  };
+  scanBackwardCpu(s, read(inputs.dOut!), dLast.shape.length === 3 ? read(dLast) : null, g);
+  const empty = () => make([0], new Float32Array(0));
+  return [
+    make([b, d, l], g.du),
+    make([b, d, l], g.ddelta),
+    make([d, n], g.dA),
+    make([b, n, l], g.dB),
+    make([b, n, l], g.dC),
+    g.dD ? make([d], g.dD) : empty(),
+    g.dz ? make([b, d, l], g.dz) : empty(),
+    g.dbias ? make([d], g.dbias) : empty(),
+  ];
+}
+
+function cpuIo(backend: unknown): [ReadInput, MakeOutput] {
+  const cpu = backend as CpuBackendLike;
+  return [
+    (t) => cpu.data.get(t.dataId).values as Float32Array,
+    (shape, v) => cpu.makeTensorInfo(shape, "float32", v),
+  ];
+}
+
 tf.registerKernel({
   kernelName: FWD,
   backendName: "cpu",
-  kernelFunc: ({ inputs, backend, attrs }) => {
-    const cpu = backend as unknown as CpuBackendLike;
-    const a = attrs as unknown as SelectiveScanAttrs;
-    const s = gather(inputs, cpu, a);
-    const out = new Float32Array(s.b * s.d * s.l);
-    const last = a.returnLastState ? new Float32Array(s.b * s.d * s.n) : null;
-    scanForwardCpu(s, out, last);
-    const res = [cpu.makeTensorInfo([s.b, s.d, s.l], "float32", out)];
-    if (last) res.push(cpu.makeTensorInfo([s.b, s.d, s.n], "float32", last));
-    return res;
-  },
+  kernelFunc: ({ inputs, backend, attrs }) =>
+    forwardKernel(inputs, attrs as unknown as SelectiveScanAttrs, ...cpuIo(backend)),
 });
 
 tf.registerKernel({
   kernelName: BWD,
   backendName: "cpu",
-  kernelFunc: ({ inputs, backend, attrs }) => {
-    const cpu = backend as unknown as CpuBackendLike;
-    const a = attrs as unknown as SelectiveScanAttrs;
-    const s = gather(inputs, cpu, a);
-    const { b, d, l, n } = s;
-    const dLast = inputs.dLast!;
-    const g: ScanGrads = {
-      du: new Float32Array(b * d * l),
-      ddelta: new Float32Array(b * d * l),
-      dA: new Float32Array(d * n),
-      dB: new Float32Array(b * n * l),
-      dC: new Float32Array(b * n * l),
-      dD: a.hasD ? new Float32Array(d) : null,
-      dz: a.hasZ ? new Float32Array(b * d * l) : null,
-      dbias: a.hasDeltaBias ? new Float32Array(d) : null,
-    };
-    scanBackwardCpu(
-      s,
-      values(cpu, inputs.dOut!),
-      dLast.shape.length === 3 ? values(cpu, dLast) : null,
-      g,
-    );
-    const empty = () => cpu.makeTensorInfo([0], "float32", new Float32Array(0));
-    return [
-      cpu.makeTensorInfo([b, d, l], "float32", g.du),
-      cpu.makeTensorInfo([b, d, l], "float32", g.ddelta),
-      cpu.makeTensorInfo([d, n], "float32", g.dA),
-      cpu.makeTensorInfo([b, n, l], "float32", g.dB),
-      cpu.makeTensorInfo([b, n, l], "float32", g.dC),
-      g.dD ? cpu.makeTensorInfo([d], "float32", g.dD) : empty(),
-      g.dz ? cpu.makeTensorInfo([b, d, l], "float32", g.dz) : empty(),
-      g.dbias ? cpu.makeTensorInfo([d], "float32", g.dbias) : empty(),
-    ];
-  },
+  kernelFunc: ({ inputs, backend, attrs }) =>
+    backwardKernel(inputs, attrs as unknown as SelectiveScanAttrs, ...cpuIo(backend)),
 });
