@@ -52,7 +52,7 @@ export type {
   ShowFigureOptions,
 } from "./lib/viz/plotly.ts";
 /** Rich display of tensors and dataset samples via `Symbol.for("Jupyter.display")`. */
-export { tensorBundle, viewSample, viewTensor } from "./lib/viz/display.ts";
+export { tensorBundle, viewSample, viewSampleRef, viewTensor } from "./lib/viz/display.ts";
 /** Optical flow as Middlebury colour-wheel images. */
 export { colorWheelImage, flowToRgb } from "./lib/viz/flow_color.ts";
 /** Sample figures: frames, flow (colour wheel / arrows), strain; dataset input channels. */

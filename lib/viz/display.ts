@@ -6,10 +6,13 @@
  * @module
  */
 import type * as tf from "@tensorflow/tfjs";
-import type { FlowDataset } from "../data/types.ts";
+import type { FlowDataset, SampleRef } from "../data/types.ts";
+import { readGray } from "../data/image_io.ts";
+import { opticalFlowTVL1 } from "../data/optical_flow.ts";
+import { opticalStrain } from "../data/strain.ts";
 import { roundSig, subplotGrid, toRows } from "./grid.ts";
 import { type MimeBundle, PLOTLY_MIME, plotlyBundle, type PlotlyTrace } from "./plotly.ts";
-import { datasetSampleFigure } from "./sample.ts";
+import { datasetSampleFigure, sampleFigure, type SampleFigureOptions } from "./sample.ts";
 
 /** The symbol the Deno kernel calls to get an object's MIME bundle. */
 export const JUPYTER_DISPLAY: unique symbol = Symbol.for("Jupyter.display") as never;
@@ -148,5 +151,29 @@ export function viewTensor(t: tf.Tensor, name = "tensor"): Displayable {
 export function viewSample(ds: FlowDataset, index: number): Displayable {
   return {
     [JUPYTER_DISPLAY]: () => Promise.resolve(plotlyBundle(datasetSampleFigure(ds, index))),
+  };
+}
+
+/**
+ * Wraps a loaded sample (`SampleRef` from any dataset loader) so a notebook cell shows it: reads the onset
+ * and apex frames, computes TV-L1 flow and strain, and draws {@link sampleFigure}. The work happens when the
+ * cell displays it (about 0.2 s for 96×96 frames).
+ *
+ * @throws {DatasetError} (when displayed) if a frame cannot be read.
+ * @example
+ * ```ts ignore
+ * const { samples } = await loadCasme2("/data/CASME2");
+ * viewSampleRef(samples[0])   // last expression of a cell
+ * ```
+ */
+export function viewSampleRef(ref: SampleRef, opts: SampleFigureOptions = {}): Displayable {
+  return {
+    [JUPYTER_DISPLAY]: async () => {
+      const onset = await readGray(ref.onsetPath);
+      const apex = await readGray(ref.apexPath);
+      const flow = opticalFlowTVL1(onset, apex);
+      const title = `${ref.id} (${ref.subject}, ${ref.emotion}; frames ${ref.onsetFrame} → ${ref.apexFrame})`;
+      return plotlyBundle(sampleFigure({ onset, apex, flow, strain: opticalStrain(flow), title }, opts));
+    },
   };
 }

@@ -50,3 +50,37 @@ Deno.test("viewSample renders the dataset sample figure", async () => {
   const b = await viewSample(ds, 0)[JUPYTER_DISPLAY]();
   assert.match(b["text/plain"] as string, /"id0 · s · a": 4 traces/);
 });
+
+Deno.test("viewSampleRef reads the frames and draws frames, flow and strain", async () => {
+  const { viewSampleRef } = await import("../../lib/viz/display.ts");
+  const { writePng } = await import("../../lib/data/image_io.ts");
+  const dir = await Deno.makeTempDir();
+  try {
+    // a bright square moving 1 px to the right
+    const frame = (dx: number) => {
+      const data = new Uint8Array(32 * 32).fill(40);
+      for (let y = 12; y < 20; y++) for (let x = 12 + dx; x < 20 + dx; x++) data[y * 32 + x] = 220;
+      return { width: 32, height: 32, data };
+    };
+    await writePng(`${dir}/a.png`, frame(0));
+    await writePng(`${dir}/b.png`, frame(1));
+    const ref = {
+      dataset: "t",
+      subject: "t/s1",
+      id: "s1/clip",
+      emotion: "surprise",
+      onsetFrame: 1,
+      apexFrame: 2,
+      onsetPath: `${dir}/a.png`,
+      apexPath: `${dir}/b.png`,
+      source: { file: "labels.csv", row: 2 },
+      notes: [],
+    };
+    const b = await viewSampleRef(ref)[JUPYTER_DISPLAY]();
+    const fig = b[PLOTLY_MIME] as { data: { type: string }[] };
+    assert.deepEqual(fig.data.map((t) => t.type), ["image", "image", "image", "scatter", "image", "heatmap"]);
+    assert.match(b["text/plain"] as string, /s1\/clip \(t\/s1, surprise; frames 1 → 2\)/);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
