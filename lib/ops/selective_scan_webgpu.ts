@@ -115,7 +115,9 @@ function helpers(s: Spec, packedBC: boolean, withC = true): string {
   }`;
 }
 
-const SCAN_UNIFORMS = "lanes : i32, chans : i32, seqLen : i32, chunk : i32, nChunks : i32, aux : i32,";
+// lanes: lanes in this dispatch; laneOff: global index of its first lane (the backward runs in batch slices)
+const SCAN_UNIFORMS =
+  "lanes : i32, chans : i32, seqLen : i32, chunk : i32, nChunks : i32, aux : i32, laneOff : i32,";
 
 function scanUniforms(
   lanes: number,
@@ -124,8 +126,9 @@ function scanUniforms(
   chunk: number,
   nChunks: number,
   aux: number,
+  laneOff = 0,
 ): Array<{ type: string; data: number[] }> {
-  return [lanes, d, l, chunk, nChunks, aux].map((v) => ({ type: "int32", data: [v] }));
+  return [lanes, d, l, chunk, nChunks, aux, laneOff].map((v) => ({ type: "int32", data: [v] }));
 }
 
 /**
@@ -226,7 +229,8 @@ class ScanAggregateProgram implements WebGPUProgram {
     return `${helpers(this.s, this.backward, this.backward)}
   fn main(index : i32) {
     if (index >= uniforms.lanes * uniforms.nChunks) { return; }
-    let lane = index / uniforms.nChunks;
+    let ll = index / uniforms.nChunks;   // lane within this dispatch (outputs)
+    let lane = uniforms.laneOff + ll;     // global lane (inputs)
     let c = index % uniforms.nChunks;
     let bi = lane / uniforms.chans;
     let di = lane % uniforms.chans;
@@ -266,7 +270,7 @@ class ScanAggregateProgram implements WebGPUProgram {
     ${
       this.backward && this.hasLast
         ? `if (c == 0) {
-      let g0 = uniforms.lanes * uniforms.nChunks * ${W} + lane * ${N};
+      let g0 = uniforms.lanes * uniforms.nChunks * ${W} + ll * ${N};
       for (var k = 0; k < ${N}; k++) { result[g0 + k] = Glast[lane * ${N} + k]; }
     }`
         : ""
@@ -392,13 +396,14 @@ class ScanBackwardProgram implements WebGPUProgram {
     if (this.hasLast && !this.chunked) {
       initMu = `for (var k = 0; k < ${N}; k++) { mu[k] = Glast[lane * ${N} + k]; }`;
     } else if (this.hasLast) {
-      initMu = `let g0 = uniforms.lanes * K * ${3 * N} + lane * ${N};
+      initMu = `let g0 = uniforms.lanes * K * ${3 * N} + ll * ${N};
     for (var k = 0; k < ${N}; k++) { mu[k] = Agg[g0 + k]; }`;
     }
     return `${helpers(this.s, true)}
   fn main(index : i32) {
     if (index >= uniforms.lanes * uniforms.nChunks) { return; }
-    let lane = index / uniforms.nChunks;
+    let ll = index / uniforms.nChunks;   // lane within this dispatch (outputs)
+    let lane = uniforms.laneOff + ll;     // global lane (inputs)
     let c = index % uniforms.nChunks;
     let K = uniforms.nChunks;
     let bi = lane / uniforms.chans;
@@ -411,9 +416,9 @@ class ScanBackwardProgram implements WebGPUProgram {
     // so that neighbouring invocations touch neighbouring addresses
     let LN = uniforms.lanes;
     let F0 = 3 * L * LN;
-    let hOff = F0 + lane;
-    let bOff = F0 + ${N} * L * LN + lane;
-    let rOff = F0 + (${2 * N} * L + c * ${N + 2}) * LN + lane;
+    let hOff = F0 + ll;
+    let bOff = F0 + ${N} * L * LN + ll;
+    let rOff = F0 + (${2 * N} * L + c * ${N + 2}) * LN + ll;
     var a : array<f32, ${N}>;
     var h : array<f32, ${N}>;
     var hin : array<f32, ${N}>;
@@ -425,11 +430,11 @@ class ScanBackwardProgram implements WebGPUProgram {
       this.chunked
         ? `// carry-in state from chunks 0..c−1; adjoint carry μ from chunks K−1..c+1 (μ[l−1] = G_last)
     for (var j = 0; j < c; j++) {
-      let ab = (lane * K + j) * ${3 * N};
+      let ab = (ll * K + j) * ${3 * N};
       for (var k = 0; k < ${N}; k++) { hin[k] = Agg[ab + k] * hin[k] + Agg[ab + ${N} + k]; }
     }
     for (var j = K - 1; j > c; j--) {
-      let ab = (lane * K + j) * ${3 * N};
+      let ab = (ll * K + j) * ${3 * N};
       for (var k = 0; k < ${N}; k++) { mu[k] = Agg[ab + k] * mu[k] + Agg[ab + ${2 * N} + k]; }
     }`
         : ""
@@ -449,7 +454,8 @@ class ScanBackwardProgram implements WebGPUProgram {
     var dBiasAcc = 0.0;
     // reverse scan: λ[t] = g[t]·C[t] + μ[t];  μ[t−1] = ā[t]·λ[t]  (h holds h[t1 − 1] here)
     for (var t = t1 - 1; t >= t0; t--) {
-      let i = lane * L + t;
+      let i = lane * L + t;     // inputs
+      let io = ll * L + t;      // outputs
       let dt = ssDelta(i, di);
       let ut = U[i];
       var g = Gout[i];
@@ -460,7 +466,7 @@ class ScanBackwardProgram implements WebGPUProgram {
       for (var k = 0; k < ${N}; k++) { y = y + ssC(bi, k, t) * h[k]; }
       let zt = Zg[i];
       let sz = ssSigmoid(zt);
-      result[2 * L * LN + i] = g * (y + dD * ut) * sz * (1.0 + zt * (1.0 - sz));
+      result[2 * L * LN + io] = g * (y + dD * ut) * sz * (1.0 + zt * (1.0 - sz));
       g = g * zt * sz;`
         : ""
     }
@@ -484,8 +490,8 @@ class ScanBackwardProgram implements WebGPUProgram {
         mu[k] = e * lam;
       }
       ${this.s.softplus ? "dDelta = dDelta * ssSigmoid(ssDeltaRaw(i, di));" : ""}
-      result[i] = du;
-      result[L * LN + i] = dDelta;
+      result[io] = du;
+      result[L * LN + io] = dDelta;
       dBiasAcc = dBiasAcc + dDelta;
     }
     for (var k = 0; k < ${N}; k++) { result[rOff + k * LN] = dA[k]; }
@@ -498,7 +504,8 @@ class ScanBackwardProgram implements WebGPUProgram {
 /**
  * Strided gather-sum: `out[p·inner + q] = Σ_{i<c1, j<c2} P[p·outerStride + q·innerStride + off + i·s1 + j·s2]`.
  * Extracts and reduces the packed per-lane blocks (sums over channels for dB/dC, over batch and chunks for
- * dA/dD/dbias).
+ * dA/dD/dbias). Optionally writes at `outOff` of an existing output, adding to it with `accumulate`
+ * (the backward's batch slices).
  */
 class StridedSumProgram implements WebGPUProgram {
   variableNames = ["P"];
@@ -509,10 +516,9 @@ class StridedSumProgram implements WebGPUProgram {
   workgroupSize: [number, number, number] = [WORKGROUP, 1, 1];
   uniforms =
     "total : i32, inner : i32, outerStride : i32, innerStride : i32, off : i32, c1 : i32, s1 : i32, c2 : i32, " +
-    "s2 : i32, swap : i32,";
-  constructor(shape: number[]) {
+    "s2 : i32, swap : i32, outOff : i32, accumulate : i32,";
+  constructor(shape: number[], total: number) {
     this.outputShape = shape;
-    const total = shape.reduce((x, y) => x * y, 1);
     this.dispatch = [Math.ceil(total / WORKGROUP), 1, 1];
   }
   getUserCode(): string {
@@ -534,7 +540,12 @@ class StridedSumProgram implements WebGPUProgram {
         acc = acc + P[base + i * uniforms.s1 + j * uniforms.s2];
       }
     }
-    result[p * uniforms.inner + q] = acc;
+    let o = uniforms.outOff + p * uniforms.inner + q;
+    if (uniforms.accumulate == 1) {
+      result[o] = result[o] + acc;
+    } else {
+      result[o] = acc;
+    }
   }`;
   }
 }
@@ -558,11 +569,15 @@ function stridedSum(
     s2?: number;
     /** Map neighbouring invocations to neighbouring `p` instead of neighbouring `q`. */
     swap?: boolean;
+    /** Write into this output (at `outOff`) instead of a new one; `shape` is then the written part. */
+    into?: tf.TensorInfo;
+    outOff?: number;
+    accumulate?: boolean;
   },
 ): tf.TensorInfo {
   const total = shape.reduce((x, y) => x * y, 1);
   return backend.runWebGPUProgram(
-    new StridedSumProgram(shape),
+    new StridedSumProgram(p.into ? p.into.shape : shape, total),
     [packed],
     "float32",
     int32Uniforms([
@@ -576,7 +591,10 @@ function stridedSum(
       p.c2 ?? 1,
       p.s2 ?? 0,
       p.swap ? 1 : 0,
+      p.outOff ?? 0,
+      p.accumulate ? 1 : 0,
     ]),
+    p.into,
   );
 }
 
@@ -649,7 +667,6 @@ tf.registerKernel({
     const s = specOf(inputs, a);
     const n = s.n;
     const [b, d, l] = inputs.u!.shape;
-    const lanes = b * d;
     const chunked = usesChunks(a, b, d, l, n);
     const T = chunked ? chunkLength(l) : l;
     const K = Math.ceil(l / T);
@@ -665,69 +682,125 @@ tf.registerKernel({
     const vars = [inputs.u!, inputs.delta!, pm, bc];
     if (s.hasZ) vars.push(inputs.z!);
     vars.push(inputs.dOut!);
-    const uni = scanUniforms(lanes, d, l, T, K, S);
-    let agg: tf.TensorInfo | null = null;
-    if (chunked) {
-      const aggVars = hasLast ? [...vars, inputs.dLast!] : vars;
-      agg = wg.runWebGPUProgram(
-        new ScanAggregateProgram(s, lanes, K, true, hasLast),
-        aggVars,
-        "float32",
-        uni,
-      );
+    const outs = [
+      wg.makeTensorInfo([b, d, l], "float32"),
+      wg.makeTensorInfo([b, d, l], "float32"),
+      wg.makeTensorInfo([d, n], "float32"),
+      wg.makeTensorInfo([b, n, l], "float32"),
+      wg.makeTensorInfo([b, n, l], "float32"),
+      wg.makeTensorInfo(s.hasD ? [d] : [0], "float32"),
+      wg.makeTensorInfo(s.hasZ ? [b, d, l] : [0], "float32"),
+      wg.makeTensorInfo(s.hasBias ? [d] : [0], "float32"),
+    ];
+    // The packed buffer holds S floats per lane; batch slices keep it within one storage binding.
+    const bSlice = Math.max(1, Math.min(b, Math.floor(maxBufferBytes(wg) / 4 / (d * S))));
+    for (let b0 = 0; b0 < b; b0 += bSlice) {
+      const bs = Math.min(bSlice, b - b0);
+      backwardSlice(wg, s, vars, inputs, outs, { b, d, l, n, b0, bs, chunked, T, K, S, hasLast });
     }
-    const bwdVars = [...vars];
-    if (hasLast && !chunked) bwdVars.push(inputs.dLast!);
-    if (agg) bwdVars.push(agg);
-    const P = wg.runWebGPUProgram(
-      new ScanBackwardProgram(s, lanes, S, K, chunked, hasLast),
-      bwdVars,
-      "float32",
-      uni,
-    );
-    if (agg) wg.disposeData(agg.dataId);
     wg.disposeData(pm.dataId);
     wg.disposeData(bc.dataId);
-    const rOff = 2 * n * l;
-    // P: three [b, d, l] blocks (du, ddelta, dz), then field f of lane (bi, di) at F0 + f·lanes + bi·d + di
-    const F0 = 3 * lanes * l;
-    const perLane = (block: number) =>
-      stridedSum(wg, P, [b, d, l], { inner: l, outerStride: l, off: block * lanes * l });
-    // Σ over channels d: [b, n, l]
-    const overD = (f: number) =>
-      stridedSum(wg, P, [b, n, l], {
-        inner: n * l,
-        outerStride: d,
-        innerStride: lanes,
-        off: F0 + f * lanes,
-        c1: d,
-        s1: 1,
-        swap: true,
-      });
-    // Σ over batch b and chunks: [d, width]
-    const overB = (shape: number[], inner: number, f: number) =>
-      stridedSum(wg, P, shape, {
-        inner,
-        outerStride: 1,
-        innerStride: lanes,
-        off: F0 + f * lanes,
-        c1: b,
-        s1: d,
-        c2: K,
-        s2: (n + 2) * lanes,
-      });
-    const empty = () => wg.makeTensorInfo([0], "float32");
-    const grads = [
-      perLane(0),
-      perLane(1),
-      overB([d, n], n, rOff),
-      overD(n * l),
-      overD(0),
-      s.hasD ? overB([d], 1, rOff + n) : empty(),
-      s.hasZ ? perLane(2) : empty(),
-      s.hasBias ? overB([d], 1, rOff + n + 1) : empty(),
-    ];
-    wg.disposeData(P.dataId);
-    return grads;
+    return outs;
   },
 });
+
+/** Largest buffer the backward's packed scratch may use (device binding limit, or the override). */
+function maxBufferBytes(wg: WebGPUBackend): number {
+  if (webgpuScanConfig.maxBufferBytes > 0) return webgpuScanConfig.maxBufferBytes;
+  return Math.min(wg.device.limits.maxStorageBufferBindingSize, wg.device.limits.maxBufferSize);
+}
+
+/**
+ * Tuning knobs of the WebGPU kernels. `maxBufferBytes` caps the backward's per-call scratch (0 = the
+ * device's storage-binding limit); tests lower it to exercise the batch slicing.
+ */
+export const webgpuScanConfig = { maxBufferBytes: 0 };
+
+/** Backward for batch elements [b0, b0 + bs): scan into a packed buffer, then reduce into the outputs. */
+function backwardSlice(
+  wg: WebGPUBackend,
+  s: Spec,
+  vars: tf.TensorInfo[],
+  inputs: tf.NamedTensorInfoMap,
+  outs: tf.TensorInfo[],
+  z: {
+    b: number;
+    d: number;
+    l: number;
+    n: number;
+    b0: number;
+    bs: number;
+    chunked: boolean;
+    T: number;
+    K: number;
+    S: number;
+    hasLast: boolean;
+  },
+): void {
+  const { d, l, n, b0, bs, chunked, T, K, S, hasLast } = z;
+  const lanes = bs * d;
+  const uni = scanUniforms(lanes, d, l, T, K, S, b0 * d);
+  let agg: tf.TensorInfo | null = null;
+  if (chunked) {
+    const aggVars = hasLast ? [...vars, inputs.dLast!] : vars;
+    agg = wg.runWebGPUProgram(new ScanAggregateProgram(s, lanes, K, true, hasLast), aggVars, "float32", uni);
+  }
+  const bwdVars = [...vars];
+  if (hasLast && !chunked) bwdVars.push(inputs.dLast!);
+  if (agg) bwdVars.push(agg);
+  const P = wg.runWebGPUProgram(
+    new ScanBackwardProgram(s, lanes, S, K, chunked, hasLast),
+    bwdVars,
+    "float32",
+    uni,
+  );
+  if (agg) wg.disposeData(agg.dataId);
+  const rOff = 2 * n * l;
+  const accumulate = b0 > 0;
+  // P: three [bs, d, l] blocks (du, ddelta, dz), then field f of lane (bi, di) at F0 + f·lanes + bi·d + di
+  const F0 = 3 * lanes * l;
+  const perLane = (block: number, into: tf.TensorInfo) =>
+    stridedSum(wg, P, [bs, d, l], {
+      inner: l,
+      outerStride: l,
+      off: block * lanes * l,
+      into,
+      outOff: b0 * d * l,
+    });
+  // Σ over channels d: [bs, n, l]
+  const overD = (f: number, into: tf.TensorInfo) =>
+    stridedSum(wg, P, [bs, n, l], {
+      inner: n * l,
+      outerStride: d,
+      innerStride: lanes,
+      off: F0 + f * lanes,
+      c1: d,
+      s1: 1,
+      swap: true,
+      into,
+      outOff: b0 * n * l,
+    });
+  // Σ over the slice's batch and the chunks, added to the previous slices': [d, width]
+  const overB = (shape: number[], inner: number, f: number, into: tf.TensorInfo) =>
+    stridedSum(wg, P, shape, {
+      inner,
+      outerStride: 1,
+      innerStride: lanes,
+      off: F0 + f * lanes,
+      c1: bs,
+      s1: d,
+      c2: K,
+      s2: (n + 2) * lanes,
+      into,
+      accumulate,
+    });
+  perLane(0, outs[0]);
+  perLane(1, outs[1]);
+  overB([d, n], n, rOff, outs[2]);
+  overD(n * l, outs[3]);
+  overD(0, outs[4]);
+  if (s.hasD) overB([d], 1, rOff + n, outs[5]);
+  if (s.hasZ) perLane(2, outs[6]);
+  if (s.hasBias) overB([d], 1, rOff + n + 1, outs[7]);
+  wg.disposeData(P.dataId);
+}

@@ -12,7 +12,7 @@ import "@tensorflow/tfjs-backend-webgpu";
 import assert from "node:assert/strict";
 import { assertClose, gpu } from "../_util.ts";
 import { selectiveScan } from "../../lib/ops/selective_scan.ts";
-import { chunkedScanIsBetter, chunkLength } from "../../lib/ops/selective_scan_webgpu.ts";
+import { chunkedScanIsBetter, chunkLength, webgpuScanConfig } from "../../lib/ops/selective_scan_webgpu.ts";
 import { loadScanCase, SCAN_CASES } from "../fixtures/selective_scan/load.ts";
 import {
   caseTensors,
@@ -107,4 +107,36 @@ for (const path of ["sequential", "chunked"] as const) {
       tf.dispose([W, ...Object.values(args).filter((x): x is tf.Tensor => x != null)]);
     },
   });
+}
+
+for (const path of ["sequential", "chunked"] as const) {
+  for (const name of ["small_full", "merba_window"]) {
+    Deno.test({
+      name:
+        `selectiveScan webgpu kernel (${path}): backward in batch slices (small scratch cap) matches golden: ${name}`,
+      ignore: !gpu,
+      fn: async () => {
+        await tf.setBackend("webgpu");
+        const c = await loadScanCase(name);
+        // cap the scratch to about 3 batch elements' worth, so the backward runs in several slices
+        const { d, l, n } = c.dims;
+        webgpuScanConfig.maxBufferBytes = 3 * d * (3 * l + 2 * n * l + 16 * (n + 2)) * 4;
+        try {
+          await checkGoldenCase(c, { webgpuPath: path, atolScale: GPU_ATOL_SCALE });
+          const W = tf.randomNormal([c.dims.b, d, n], 0, 1, "float32", 5);
+          const args = caseTensors(c);
+          const sliced = await lossWithLastState(selectiveScan, c, args, W, path);
+          webgpuScanConfig.maxBufferBytes = 0;
+          const whole = await lossWithLastState(selectiveScan, c, args, W, path);
+          // same kernels, same sums per element; only dA/dD/dbias add the slices' partial sums in another order
+          sliced.forEach((g, i) =>
+            assertClose(g, whole[i], { atol: 1e-5, rtol: 1e-5, what: `${name} grad ${i}` })
+          );
+          tf.dispose([W, ...Object.values(args).filter((x): x is tf.Tensor => x != null)]);
+        } finally {
+          webgpuScanConfig.maxBufferBytes = 0;
+        }
+      },
+    });
+  }
 }
