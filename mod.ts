@@ -11,12 +11,13 @@ export { backendInfo, hasWebGPU, initBackend } from "./lib/backend.ts";
 export type { BackendInfo, BackendName } from "./lib/backend.ts";
 
 // --- Selective scan (lib/ops): the op with cpu + webgpu kernels and gradients ---
-/** Mamba's selective scan as a differentiable tfjs op (cpu and WGSL kernels, forward + backward). */
+/** Mamba's selective scan as a differentiable tfjs op (cpu, wasm and WGSL kernels, forward + backward). */
 export {
   CHUNKED_LANES_PER_STEP,
   CHUNKED_MIN_LENGTH,
   chunkedScanIsBetter,
   chunkLength,
+  webgpuScanConfig,
 } from "./lib/ops/selective_scan_webgpu.ts";
 export { SELECTIVE_SCAN_BACKENDS, selectiveScan } from "./lib/ops/selective_scan.ts";
 export type {
