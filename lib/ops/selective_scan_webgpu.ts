@@ -18,6 +18,13 @@
  * Specialisations baked into the WGSL (state size `n`, optional D / z / deltaBias, softplus, chunked, last
  * state output) are all part of each program's `shaderKey`; sizes are uniforms.
  *
+ * Notes: WebGPU's default limit of 8 storage buffers per stage (tfjs does not raise it) is why A, D and
+ * deltaBias are packed into one buffer and B, C into another for the backward. The backward's scratch
+ * (`3l + 2nl + K(n + 2)` floats per lane) runs in batch slices when it would exceed the device's storage
+ * binding size (128 MiB on llvmpipe): a slice's dispatches are the same, so the count stays independent
+ * of `l`. On llvmpipe (2 cores) the chunked path is not faster than the sequential one at (1, 64, 1024, 16),
+ * since 64 lanes already occupy both cores; it exists for GPUs, where 64 lanes would idle the device.
+ *
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
