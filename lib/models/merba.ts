@@ -378,7 +378,9 @@ export class MerbaModel {
  *
  * @example
  * ```ts
+ * import * as tf from "@tensorflow/tfjs";
  * import { createMerba, listModels } from "../../mod.ts";
+ * await tf.setBackend("cpu");
  * const names = listModels().map((m) => m.name); // ["merba-tiny", "merba-small-112", "merba-test"]
  * const m = createMerba("merba-tiny", { seed: 7, scanSet: "vmamba4" });
  * console.log(m.summary(), names);

@@ -75,7 +75,7 @@ function convKernel(a: Float32Array, h: number, k: number): Float32Array {
  * const z = (shape: number[]) => ({ shape, data: new Float32Array(shape.reduce((a, b) => a * b, 1)) });
  * loadTorchStateDict(m, {
  *   "in_proj.weight": z([16, 16]), "conv1d_x.weight": z([8, 1, 3]), "conv1d_z.weight": z([8, 1, 3]),
- *   "x_proj.weight": z([5, 8]), "dt_proj.weight": z([8, 1]), "dt_proj.bias": z([8]),
+ *   "x_proj.weight": z([17, 8]), "dt_proj.weight": z([8, 1]), "dt_proj.bias": z([8]),
  *   "A_log": z([8, 8]), "D": z([8]), "out_proj.weight": z([16, 16]),
  * });
  * ```
