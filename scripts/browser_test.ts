@@ -1,19 +1,33 @@
 /**
- * Browser test of the notebook HTML exports: opens each page in headless Chromium, checks in the DOM that
- * every plotly output was drawn by plotly.js (a `.merba-plotly` div holding a `main-svg` plot), and saves a
- * screenshot next to the page (`<name>.png`).
+ * Browser tests of the executed notebooks, in headless Chromium:
  *
- * Usage: deno run -A scripts/browser_test.ts out/notebooks/01_getting_started.html [...]
+ * - HTML exports (default): opens each page, checks in the DOM that every plotly output was drawn by
+ *   plotly.js (a `.merba-plotly` div holding a `main-svg` plot), saves a screenshot next to the page
+ *   (`<name>.png`).
+ * - JupyterLab (`--lab URL`): opens each executed notebook in a running JupyterLab (`URL` =
+ *   `http://host:port/lab/tree/`, token in `--token`), checks that the `jupyterlab-plotly` renderer drew at
+ *   least one figure (JupyterLab only renders the cells near the viewport), saves `jupyterlab_<name>.png`.
+ *
+ * Usage:
+ *   deno run -A scripts/browser_test.ts out/notebooks/01_getting_started.html [...]
+ *   deno run -A scripts/browser_test.ts --lab http://127.0.0.1:8765/lab/tree/ --token T out/notebooks/01_getting_started.ipynb
  * Exit status 1 when a page has no plotly output, an output was not drawn, or Chromium is missing.
  *
  * @module
  */
-import { resolve } from "node:path";
+import { basename, dirname, resolve } from "node:path";
+import { parseArgs } from "node:util";
 import { CHROMIUM_FLAGS, findChromium } from "../lib/viz/plotly.ts";
 
-const pages = Deno.args;
+const { values: flags, positionals: pages } = parseArgs({
+  args: Deno.args,
+  options: { lab: { type: "string" }, token: { type: "string", default: "" } },
+  allowPositionals: true,
+});
 if (!pages.length) {
-  console.error("usage: deno run -A scripts/browser_test.ts PAGE.html [...]");
+  console.error(
+    "usage: deno run -A scripts/browser_test.ts [--lab URL --token T] PAGE.html|NOTEBOOK.ipynb [...]",
+  );
   Deno.exit(2);
 }
 const chromium = findChromium();
@@ -42,6 +56,36 @@ async function chrome(args: string[]): Promise<{ code: number; stdout: string; s
 }
 
 let failures = 0;
+if (flags.lab) {
+  for (const nb of pages) {
+    const name = basename(nb, ".ipynb");
+    const url = `${flags.lab}${encodeURIComponent(basename(nb))}?token=${encodeURIComponent(flags.token!)}`;
+    const { stdout: dom, stderr } = await chrome([
+      "--virtual-time-budget=60000",
+      "--window-size=1280,1600",
+      "--dump-dom",
+      url,
+    ]);
+    const plots = dom.split(/<div\b[^>]*\bjs-plotly-plot\b/).slice(1).filter((p) =>
+      /class="main-svg"/.test(p)
+    ).length;
+    const shot = resolve(dirname(nb), `jupyterlab_${name}.png`);
+    await chrome(["--virtual-time-budget=60000", "--window-size=1280,1600", `--screenshot=${shot}`, url]);
+    const shotOk = await Deno.stat(shot).then((s) => s.size > 1000).catch(() => false);
+    const ok = plots > 0 && shotOk;
+    console.log(
+      `[browser-test] ${ok ? "ok" : "FAILED"}: JupyterLab ${
+        basename(nb)
+      }: ${plots} plotly figure(s) rendered by` +
+        ` jupyterlab-plotly in the viewport; screenshot ${shotOk ? shot : "missing"}`,
+    );
+    if (!ok) {
+      failures++;
+      if (!dom) console.error(stderr.split("\n").slice(-5).join("\n"));
+    }
+  }
+  Deno.exit(failures ? 1 : 0);
+}
 for (const page of pages) {
   const url = new URL(`file://${await Deno.realPath(page)}`).href;
   const { stdout: dom, stderr } = await chrome(["--virtual-time-budget=30000", "--dump-dom", url]);

@@ -3,7 +3,8 @@
 #
 #   scripts/notebooks.sh                 # all notebooks/NN_*.ipynb
 #   scripts/notebooks.sh notebooks/02_scan_directions.ipynb   # a subset
-#   scripts/notebooks.sh --setup-only    # environment only (then: .venv/bin/jupyter lab, see README)
+#   scripts/notebooks.sh --setup-only    # environment only
+#   scripts/notebooks.sh --lab [ARGS]    # environment, then JupyterLab on notebooks/ (extra ARGS go to jupyter lab)
 #
 # 1. deno (scripts/env.sh) and a project-local Python virtualenv .venv with pinned Jupyter tools
 #    (nbclient 0.11 for the output-race fix, nbconvert, JupyterLab, and plotly, which brings the
@@ -14,7 +15,8 @@
 #    (<name>.ipynb executed, <name>.html export drawing the plotly figures offline);
 # 4. checks every cell tagged `figure` produced a plotly figure and no cell raised;
 # 5. type-checks the notebook code (exported to out/notebooks/typecheck/*.ts, then deno check);
-# 6. browser test: headless Chromium opens the HTML exports, checks the plotly DOM, saves screenshots
+# 6. browser tests: headless Chromium opens the HTML exports (every plotly output drawn) and the first
+#    executed notebook in JupyterLab (drawn by jupyterlab-plotly), checks the DOM, saves screenshots
 #    (installs Debian's chromium with apt-get when missing and allowed).
 # Safe to re-run. Exit status 1 if any step fails (later steps still run).
 set -uo pipefail
@@ -23,10 +25,14 @@ set +e
 cd "$ROOT"
 
 SETUP_ONLY=0
+LAB=0
+LAB_ARGS=()
 NOTEBOOKS=()
 for a in "$@"; do
+  if [ "$LAB" = 1 ]; then LAB_ARGS+=("$a"); continue; fi
   case "$a" in
     --setup-only) SETUP_ONLY=1 ;;
+    --lab) LAB=1 ;;
     *) NOTEBOOKS+=("$a") ;;
   esac
 done
@@ -61,6 +67,12 @@ mkdir -p "$JUPYTER_PATH" "$JUPYTER_RUNTIME_DIR"
   exit 1
 }
 step "kernel: $("$PY" -m jupyter kernelspec list 2>/dev/null | grep -E '^\s+deno ' | sed 's/^ *//')"
+if [ "$LAB" = 1 ]; then
+  step "starting JupyterLab on notebooks/ (kernel: Deno)"
+  ROOT_FLAG=()
+  [ "$(id -u)" = 0 ] && ROOT_FLAG=(--allow-root)
+  exec "$ROOT/.venv/bin/jupyter" lab --notebook-dir="$ROOT/notebooks" "${ROOT_FLAG[@]}" "${LAB_ARGS[@]}"
+fi
 if [ "$SETUP_ONLY" = 1 ]; then
   step "environment ready. Open the notebooks with:"
   echo "  XDG_DATA_HOME=$XDG_DATA_HOME JUPYTER_PATH=$JUPYTER_PATH .venv/bin/jupyter lab notebooks/"
@@ -99,8 +111,34 @@ if ! command -v chromium >/dev/null 2>&1 && [ -z "${MERBA_CHROMIUM:-}" ]; then
       { apt-get update -q >/dev/null 2>&1 && apt-get install -y -q -o DPkg::Lock::Timeout=600 chromium >/dev/null 2>&1; }
   fi
 fi
-step "browser test"
+step "browser test: HTML exports"
 if [ ${#HTML[@]} -gt 0 ]; then "$DENO" run -A scripts/browser_test.ts "${HTML[@]}" || fail=1; else fail=1; fi
+
+# The first executed notebook opened in JupyterLab (untrusted, as CI output is): jupyterlab-plotly must draw it.
+if [ ${#EXECUTED[@]} -gt 0 ]; then
+  step "browser test: JupyterLab"
+  PORT=$((20000 + RANDOM % 20000))
+  TOKEN="merba-$RANDOM$RANDOM"
+  ROOT_FLAG=()
+  [ "$(id -u)" = 0 ] && ROOT_FLAG=(--allow-root)
+  "$ROOT/.venv/bin/jupyter" lab --no-browser "${ROOT_FLAG[@]}" --port="$PORT" --ServerApp.port_retries=0 \
+    --IdentityProvider.token="$TOKEN" --ServerApp.root_dir="$OUT" >"$OUT/jupyterlab.log" 2>&1 &
+  LAB_PID=$!
+  up=0
+  for _ in $(seq 1 90); do
+    if curl -fs "http://127.0.0.1:$PORT/api/status?token=$TOKEN" >/dev/null 2>&1; then up=1; break; fi
+    kill -0 "$LAB_PID" 2>/dev/null || break
+    sleep 1
+  done
+  if [ "$up" = 1 ]; then
+    "$DENO" run -A scripts/browser_test.ts --lab "http://127.0.0.1:$PORT/lab/tree/" --token "$TOKEN" "${EXECUTED[0]}" || fail=1
+  else
+    echo "[notebooks] JupyterLab did not start (see out/notebooks/jupyterlab.log)"
+    fail=1
+  fi
+  kill "$LAB_PID" 2>/dev/null
+  wait "$LAB_PID" 2>/dev/null
+fi
 
 if [ "$fail" = 0 ]; then step "all notebook checks passed"; else step "FAILED (see above)"; fi
 exit "$fail"
