@@ -668,3 +668,120 @@ export function installFastBinaryKernels(): void {
   }
 }
 installFastBinaryKernels();
+
+// ---------- scaled dot-product attention ----------
+
+function attentionProbsJs(q: Float32Array, k: Float32Array, nb: number, n: number, d: number, scale: number) {
+  const p = new Float32Array(nb * n * n);
+  for (let s = 0; s < nb; s++) {
+    const qo = s * n * d;
+    const po = s * n * n;
+    for (let i = 0; i < n; i++) {
+      const qi = qo + i * d;
+      const row = po + i * n;
+      let m = -Infinity;
+      for (let j = 0; j < n; j++) {
+        const kj = qo + j * d;
+        let dot = 0;
+        for (let c = 0; c < d; c++) dot += q[qi + c] * k[kj + c];
+        dot *= scale;
+        p[row + j] = dot;
+        if (dot > m) m = dot;
+      }
+      let sum = 0;
+      for (let j = 0; j < n; j++) {
+        const e = Math.exp(p[row + j] - m);
+        p[row + j] = e;
+        sum += e;
+      }
+      const inv = 1 / sum;
+      for (let j = 0; j < n; j++) p[row + j] *= inv;
+    }
+  }
+  return p;
+}
+
+/**
+ * Attention probabilities `softmax(q·kᵀ·scale)` over the last axis: `q, k [b, h, n, d]` → `[b, h, n, n]`
+ * (no gradient on the cpu path; used for attention maps).
+ */
+export function attentionProbs(q: tf.Tensor, k: tf.Tensor, scale: number): tf.Tensor4D {
+  const [b, h, n, d] = q.shape;
+  if (!jsKernels()) return tf.softmax(tf.matMul(tf.mul(q, scale), k, false, true)) as tf.Tensor4D;
+  return make(attentionProbsJs(vals(q), vals(k), b * h, n, d, scale), [b, h, n, n]) as tf.Tensor4D;
+}
+
+/**
+ * Scaled dot-product attention `softmax(q·kᵀ·scale)·v`: `q, k, v [b, h, n, d]` → `[b, h, n, d]`.
+ * CPU: one kernel forward (probabilities kept for the backward) and one backward:
+ * `dV = Pᵀ·dO`, `dP = dO·Vᵀ`, `dS = P ⊙ (dP − rowsum(dP ⊙ P))`, `dQ = scale·dS·K`, `dK = scale·dSᵀ·Q`.
+ */
+export function fusedAttention(q: tf.Tensor, k: tf.Tensor, v: tf.Tensor, scale: number): tf.Tensor4D {
+  const [b, h, n, d] = q.shape;
+  if (!jsKernels()) {
+    return tf.matMul(tf.softmax(tf.matMul(tf.mul(q, scale), k, false, true)), v) as tf.Tensor4D;
+  }
+  const nb = b * h;
+  const f = tf.customGrad(
+    ((qq: tf.Tensor, kk: tf.Tensor, vv: tf.Tensor) => {
+      const qv = vals(qq);
+      const kv = vals(kk);
+      const vv_ = vals(vv);
+      const p = attentionProbsJs(qv, kv, nb, n, d, scale);
+      const o = new Float32Array(nb * n * d);
+      for (let s = 0; s < nb; s++) {
+        const base = s * n * d;
+        for (let i = 0; i < n; i++) {
+          const row = (s * n + i) * n;
+          const oi = base + i * d;
+          for (let j = 0; j < n; j++) {
+            const pij = p[row + j];
+            const vj = base + j * d;
+            for (let c = 0; c < d; c++) o[oi + c] += pij * vv_[vj + c];
+          }
+        }
+      }
+      const gradFunc = (dy: tf.Tensor) => {
+        const g = vals(dy);
+        const dq = new Float32Array(qv.length);
+        const dk = new Float32Array(kv.length);
+        const dv = new Float32Array(vv_.length);
+        const ds = new Float32Array(n);
+        for (let s = 0; s < nb; s++) {
+          const base = s * n * d;
+          for (let i = 0; i < n; i++) {
+            const row = (s * n + i) * n;
+            const gi = base + i * d;
+            // dP[i, j] = dO[i]·V[j]; dV[j] += P[i, j]·dO[i]
+            let dot = 0;
+            for (let j = 0; j < n; j++) {
+              const vj = base + j * d;
+              const pij = p[row + j];
+              let dp = 0;
+              for (let c = 0; c < d; c++) {
+                dp += g[gi + c] * vv_[vj + c];
+                dv[vj + c] += pij * g[gi + c];
+              }
+              ds[j] = dp;
+              dot += dp * pij;
+            }
+            // dS = P ⊙ (dP − Σ_j dP·P); dQ[i] = scale·Σ_j dS[j]·K[j]; dK[j] += scale·dS[j]·Q[i]
+            const qi = base + i * d;
+            for (let j = 0; j < n; j++) {
+              const dsj = p[row + j] * (ds[j] - dot) * scale;
+              if (dsj === 0) continue;
+              const kj = base + j * d;
+              for (let c = 0; c < d; c++) {
+                dq[qi + c] += dsj * kv[kj + c];
+                dk[kj + c] += dsj * qv[qi + c];
+              }
+            }
+          }
+        }
+        return [make(dq, qq.shape), make(dk, kk.shape), make(dv, vv.shape)];
+      };
+      return { value: make(o, [b, h, n, d]), gradFunc };
+    }) as unknown as GradFn,
+  );
+  return f(q, k, v) as tf.Tensor4D;
+}

@@ -17,7 +17,7 @@
 import * as tf from "@tensorflow/tfjs";
 import { type LayerVariable, MerbaLayer, type MerbaLayerArgs, oneTensor } from "./base.ts";
 import { gelu, layerNorm, linear } from "./functional.ts";
-import { fusedAddTokens, fusedMeanTokens, fusedSoftmax } from "./fused.ts";
+import { attentionProbs, fusedAddTokens, fusedAttention, fusedMeanTokens } from "./fused.ts";
 import { applyIndexMap, cachedIndexMap } from "../ops/windows.ts";
 
 /** `[b, n, 3·heads·hd]` → `[3, b, heads, n, hd]`. */
@@ -80,7 +80,7 @@ export interface InterWindowAttentionArgs extends MerbaLayerArgs {
 export interface InterWindowOutput {
   /** `[b·nW, l, c]` */
   windows: tf.Tensor;
-  /** Per-head attention `[b, heads, q, k]`, or null for `none`. */
+  /** Per-head attention `[b, heads, q, k]`, or null for `none` (or when maps were not requested). */
   attention: tf.Tensor4D | null;
 }
 
@@ -168,23 +168,25 @@ export class InterWindowAttention extends MerbaLayer {
     return inputShape;
   }
 
-  /** Multi-head self-attention on `t: [b, n, c]` → output `[b, n, c]` and maps `[b, heads, n, n]`. */
-  private mhsa(t: tf.Tensor): { out: tf.Tensor; attn: tf.Tensor4D } {
+  /** Multi-head self-attention on `t: [b, n, c]` → output `[b, n, c]` and (when asked) maps `[b, heads, n, n]`. */
+  private mhsa(t: tf.Tensor, maps: boolean): { out: tf.Tensor; attn: tf.Tensor4D | null } {
     const [b, n, c] = t.shape;
     const hd = c / this.heads;
     const qkv = linear(t, this.w.qkvW.read(), this.w.qkvB.read()); // [b, n, 3c]
     // [b, n, (3, heads, hd)] → [3, b, heads, n, hd]
     const split = applyIndexMap(qkv, headsMap(b, n, this.heads, hd));
     const [q, k, v] = tf.unstack(split, 0) as tf.Tensor4D[];
-    // softmax(q·kᵀ/√hd): [b, heads, n, n]
-    const attn = fusedSoftmax(tf.matMul(tf.mul(q, 1 / Math.sqrt(hd)), k, false, true)) as tf.Tensor4D;
+    // softmax(q·kᵀ/√hd)·v: [b, heads, n, hd]
+    const scale = 1 / Math.sqrt(hd);
+    const attended = fusedAttention(q, k, v, scale);
+    const attn = maps ? attentionProbs(q, k, scale) : null;
     // [b, heads, n, hd] → [b, n, heads·hd]
-    const o = applyIndexMap(tf.matMul(attn, v), mergeHeadsMap(b, n, this.heads, hd));
+    const o = applyIndexMap(attended, mergeHeadsMap(b, n, this.heads, hd));
     return { out: linear(o, this.w.projW.read(), this.w.projB.read()), attn };
   }
 
-  private block(t: tf.Tensor): { out: tf.Tensor; attn: tf.Tensor4D } {
-    const { out, attn } = this.mhsa(layerNorm(t, this.w.n1g.read(), this.w.n1b.read()));
+  private block(t: tf.Tensor, maps: boolean): { out: tf.Tensor; attn: tf.Tensor4D | null } {
+    const { out, attn } = this.mhsa(layerNorm(t, this.w.n1g.read(), this.w.n1b.read()), maps);
     let a = tf.add(t, out);
     if (this.mlpRatio > 0) {
       const h = gelu(
@@ -195,8 +197,12 @@ export class InterWindowAttention extends MerbaLayer {
     return { out: a, attn };
   }
 
-  /** Windows in, windows out, plus the attention maps. Wrap in `tf.tidy`. */
-  forward(x: tf.Tensor): InterWindowOutput {
+  /**
+   * Windows in, windows out, plus the attention maps (`opts.maps`, default true; false skips computing
+   * them). Wrap in `tf.tidy`.
+   */
+  forward(x: tf.Tensor, opts: { maps?: boolean } = {}): InterWindowOutput {
+    const maps = opts.maps ?? true;
     const nW = this.rows * this.cols;
     if (
       x.rank !== 3 || x.shape[1] !== this.windowTokens || x.shape[2] !== this.dim || x.shape[0] % nW !== 0
@@ -209,20 +215,20 @@ export class InterWindowAttention extends MerbaLayer {
     const [bw, l, c] = x.shape;
     const b = bw / nW;
     if (this.effectiveMode === "full") {
-      const { out, attn } = this.block(x.reshape([b, nW * l, c]));
+      const { out, attn } = this.block(x.reshape([b, nW * l, c]), maps);
       return { windows: out.reshape([bw, l, c]), attention: attn };
     }
     // t_w = mean over the window's tokens + 2-D position embedding: [b, nW, c]
     const pos = tf.add(this.w.posRow.read(), this.w.posCol.read()).reshape([1, nW, c]);
     const t = tf.add(fusedMeanTokens(x).reshape([b, nW, c]), pos);
-    const { out, attn } = this.block(t);
+    const { out, attn } = this.block(t, maps);
     // return path: zero-initialised projection, broadcast to every token of the window
     const r = linear(out, this.w.retW.read(), this.w.retB.read()).reshape([bw, c]);
     return { windows: fusedAddTokens(x, r), attention: attn };
   }
 
   override call(inputs: tf.Tensor | tf.Tensor[]): tf.Tensor {
-    return tf.tidy(() => this.forward(oneTensor(inputs)).windows);
+    return tf.tidy(() => this.forward(oneTensor(inputs), { maps: false }).windows);
   }
 
   override getConfig(): tf.serialization.ConfigDict {

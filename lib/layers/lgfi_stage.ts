@@ -131,8 +131,11 @@ export class LgfiStage extends MerbaLayer {
     return this.downsample ? this.downsample.computeOutputShape(s) : s;
   }
 
-  /** Forward with attention maps (and optionally the windows entering each block). Wrap in `tf.tidy`. */
-  forward(x: tf.Tensor, opts: { blockInputs?: boolean } = {}): LgfiStageOutput {
+  /**
+   * Forward with attention maps (`maps`, default true) and optionally the windows entering each block.
+   * Wrap in `tf.tidy`.
+   */
+  forward(x: tf.Tensor, opts: { blockInputs?: boolean; maps?: boolean } = {}): LgfiStageOutput {
     const { height, width, dim, windowSize } = this.args;
     if (x.rank !== 4 || x.shape[1] !== height || x.shape[2] !== width || x.shape[3] !== dim) {
       throw new TypeError(`lgfiStage: input must be [b, ${height}, ${width}, ${dim}], got [${x.shape}]`);
@@ -144,14 +147,14 @@ export class LgfiStage extends MerbaLayer {
       if (opts.blockInputs) inputs.push(w);
       w = blk.call(w);
     }
-    const att = this.attention.forward(w);
+    const att = this.attention.forward(w, { maps: opts.maps ?? true });
     let out = windowReverse(att.windows, grid);
     if (this.downsample) out = this.downsample.call(out) as tf.Tensor4D;
     return { out, attention: att.attention, ...(opts.blockInputs ? { blockInputs: inputs } : {}) };
   }
 
   override call(inputs: tf.Tensor | tf.Tensor[]): tf.Tensor {
-    return tf.tidy(() => this.forward(oneTensor(inputs)).out);
+    return tf.tidy(() => this.forward(oneTensor(inputs), { maps: false }).out);
   }
 
   override getConfig(): tf.serialization.ConfigDict {

@@ -5,7 +5,9 @@
 import * as tf from "@tensorflow/tfjs";
 import { assertClose } from "../_util.ts";
 import {
+  attentionProbs,
   fusedAddTokens,
+  fusedAttention,
   fusedBatchNorm,
   fusedConv3x3,
   fusedDepthwiseConv1d,
@@ -150,4 +152,25 @@ Deno.test("fast cpu Add/Sub/Multiply: same-shape and scalar cases exact, broadca
   });
   const ints = tf.add(tf.tensor1d([1, 2], "int32"), tf.tensor1d([3, 4], "int32"));
   if (ints.dtype !== "int32" || (await ints.data()).join() !== "4,6") throw new Error("int32 add");
+});
+
+Deno.test("fused attention equals softmax(q·kᵀ·s)·v (values, gradients) and its probabilities", async () => {
+  await tf.setBackend("cpu");
+  const s = 0.35;
+  await same(
+    "attention",
+    (q, k, v) => fusedAttention(q, k, v, s),
+    (q, k, v) => tf.matMul(tf.softmax(tf.matMul(tf.mul(q, s), k, false, true)), v),
+    [r([2, 3, 5, 4], 40), r([2, 3, 5, 4], 41), r([2, 3, 5, 4], 42)],
+  );
+  const q = r([2, 3, 5, 4], 43);
+  const k = r([2, 3, 5, 4], 44);
+  assertClose(
+    await attentionProbs(q, k, s).data(),
+    await tf.softmax(tf.matMul(tf.mul(q, s), k, false, true)).data(),
+    {
+      ...TOL,
+      what: "probabilities",
+    },
+  );
 });
