@@ -48,10 +48,9 @@ import {
   SYNTHETIC_RECIPES,
 } from "./synthetic_aus.ts";
 import { type CodingRow, encodeCasme2Coding } from "./synthetic_coding.ts";
-import { flatHierarchy, type Protocol, PROTOCOLS, registerProtocol } from "./protocols.ts";
+import { PROTOCOLS } from "./protocols.ts";
 import { loadCasme2 } from "./datasets/casme2.ts";
-import { opticalFlowTVL1 } from "./optical_flow.ts";
-import { flowToInput } from "./flow_input.ts";
+import { preprocessDataset } from "./preprocess.ts";
 import { loadFlowDataset, saveFlowDataset } from "./cache.ts";
 import type { FlowDataset, SampleRef } from "./types.ts";
 
@@ -95,16 +94,16 @@ export interface SyntheticOptions {
 }
 
 /**
- * Defaults: 14 subjects (3 astronaut-based), 96×96 frames, about 190 samples. Tuned so that a linear
+ * Defaults: 14 subjects (3 astronaut-based), 80×80 frames, 188 samples. Tuned so that a linear
  * classifier on the 28×28×3 flow input stays well below a spatial model (see BENCHMARKS.md, "Synthetic
  * dataset").
  */
 export const SYNTHETIC_DEFAULTS: Readonly<SyntheticOptions> = Object.freeze<SyntheticOptions>({
   seed: 2026,
-  size: 96,
+  size: 80,
   subjects: 14,
   astronautSubjects: 3,
-  faceVariation: { scale: [0.86, 1.14], shift: 3 },
+  faceVariation: { scale: [0.78, 1.22], shift: 6 },
   counts: {
     anger: [2, 3],
     disgust: [3, 4],
@@ -117,9 +116,9 @@ export const SYNTHETIC_DEFAULTS: Readonly<SyntheticOptions> = Object.freeze<Synt
   coActivation: 0.3,
   coActivationWeight: [0.25, 0.5],
   asymmetry: 0.15,
-  poseJitter: { translation: 1.5, rotationDeg: 2, scale: 0.03 },
-  headMotion: { translation: 0.35, rotationDeg: 0.4, scale: 0.004 },
-  noise: [1, 2.5],
+  poseJitter: { translation: 2.5, rotationDeg: 3, scale: 0.04 },
+  headMotion: { translation: 0.7, rotationDeg: 0.8, scale: 0.008 },
+  noise: [0.8, 2],
   gainJitter: 0.01,
   rawDir: "CASME2_RAW_selected",
   codingFile: "CASME2-coding-synthetic.xlsx",
@@ -542,46 +541,8 @@ function roundDeep<T>(v: T): T {
 // ---------------------------------------------------------------------------------------------------------
 // Protocols, flow cache and the shipped default
 
-/** Fine protocol of the synthetic dataset: 5 emotions under negative / positive / surprise. */
-export const SYNTHETIC_PROTOCOL: Protocol = {
-  name: "synthetic-5class",
-  datasets: ["synthetic"],
-  description:
-    "merba synthetic micro-expressions: anger, disgust, sadness (negative), happiness (positive), " +
-    "surprise; fine = the 5 emotions, coarse = the 3 MEGC classes.",
-  classes: SYNTHETIC_CLASSES,
-  emotionToFine: Object.fromEntries(SYNTHETIC_CLASSES.fine.map((f) => [f, f])),
-  exclude: [],
-};
-
-/** Coarse protocol of the synthetic dataset: the 3 MEGC classes as a single level (fine = coarse). */
-export const SYNTHETIC_PROTOCOL_3CLASS: Protocol = {
-  name: "synthetic-3class",
-  datasets: ["synthetic"],
-  description: "merba synthetic micro-expressions, 3 MEGC classes: negative = anger + disgust + sadness, " +
-    "positive = happiness, surprise (fine = coarse).",
-  classes: flatHierarchy(["negative", "positive", "surprise"]),
-  emotionToFine: Object.fromEntries(
-    SYNTHETIC_CLASSES.fine.map((f, i) => [f, SYNTHETIC_CLASSES.coarse[SYNTHETIC_CLASSES.fineToCoarse[i]]]),
-  ),
-  exclude: [],
-};
-
-for (const p of [SYNTHETIC_PROTOCOL, SYNTHETIC_PROTOCOL_3CLASS]) {
-  if (!(p.name in PROTOCOLS)) registerProtocol(p);
-}
-
 /** File name of the shipped flow dataset inside the synthetic tree. */
 export const SYNTHETIC_FLOW_FILE = "flow_tvl1_28.mflow";
-
-/** Preprocessing of the shipped flow dataset (recorded in its header). */
-export const SYNTHETIC_PREPROCESSING: Readonly<Record<string, unknown>> = Object.freeze({
-  method: "tvl1",
-  tvl1: "OpenCV 4.6 defaults (lib/data/optical_flow.ts)",
-  frames: "onset -> apex, grayscale, full frame (the synthetic frames are aligned face crops)",
-  input: "flowToInput: u, v, strain (central differences), per-channel min-max to [0, 1], area resize",
-  size: 28,
-});
 
 /** Loads the samples of a synthetic tree with the CASME II loader. */
 export async function loadSyntheticSamples(root: string = SYNTHETIC_DIR): Promise<SampleRef[]> {
@@ -594,45 +555,24 @@ export async function loadSyntheticSamples(root: string = SYNTHETIC_DIR): Promis
 }
 
 /**
- * Computes the flow dataset of a synthetic tree: for every sample, TV-L1 flow from onset to apex on the full
- * grayscale frames, then {@link flowToInput} to `size`×`size`×3 (u, v, strain in [0, 1]).
- * Labels follow {@link SYNTHETIC_PROTOCOL} (fine = 5 emotions, coarse = 3 classes).
+ * Computes the flow dataset of a synthetic tree with the standard preprocessing (`preprocessDataset`,
+ * protocol `synthetic-5class`): TV-L1 flow (OpenCV defaults) from onset to apex on the full grayscale frames
+ * (they are aligned face crops already, so no face crop), then `flowToInput` to `size`×`size`×3 (u, v,
+ * strain, each min-max normalised to [0, 1], area resize). Fine = 5 emotions, coarse = 3 classes.
  *
- * @returns `x: [n, size, size, 3]`, in the loader's (sheet) order.
+ * @returns `x: [n, size, size, 3]`, in the coding sheet's order.
  */
 export async function computeSyntheticFlowDataset(
   root: string = SYNTHETIC_DIR,
   opts: { size?: number; onProgress?: (done: number, total: number) => void } = {},
 ): Promise<FlowDataset> {
-  const size = opts.size ?? 28;
   const samples = await loadSyntheticSamples(root);
-  const n = samples.length;
-  const x = new Float32Array(n * size * size * 3);
-  const fine = new Int32Array(n);
-  const coarse = new Int32Array(n);
-  for (const [i, s] of samples.entries()) {
-    const onset = await readGray(s.onsetPath);
-    const apex = await readGray(s.apexPath);
-    x.set(flowToInput(opticalFlowTVL1(onset, apex), { size }), i * size * size * 3);
-    fine[i] = SYNTHETIC_CLASSES.fine.indexOf(s.emotion);
-    coarse[i] = SYNTHETIC_CLASSES.fineToCoarse[fine[i]];
-    opts.onProgress?.(i + 1, n);
-  }
-  return {
+  return await preprocessDataset(samples, {
+    protocol: "synthetic-5class",
+    size: opts.size ?? 28,
     name: "synthetic",
-    protocol: SYNTHETIC_PROTOCOL.name,
-    n,
-    height: size,
-    width: size,
-    x,
-    fine,
-    coarse,
-    classes: SYNTHETIC_CLASSES,
-    subjects: samples.map((s) => s.subject),
-    datasets: samples.map((s) => s.dataset),
-    ids: samples.map((s) => s.id),
-    preprocessing: { ...SYNTHETIC_PREPROCESSING, size },
-  };
+    onProgress: (p) => opts.onProgress?.(p.done, p.total),
+  });
 }
 
 /** Options of {@link loadSyntheticDefault}. */
@@ -680,7 +620,7 @@ export async function loadSyntheticDefault(opts: LoadSyntheticOptions = {}): Pro
       ...ds,
       protocol,
       fine: Int32Array.from(ds.coarse),
-      classes: SYNTHETIC_PROTOCOL_3CLASS.classes,
+      classes: PROTOCOLS["synthetic-3class"].classes,
     };
   }
   return ds;
