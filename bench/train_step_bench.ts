@@ -1,7 +1,7 @@
 /**
  * One training step of a MERba variant (forward + backward + Adam update), batch 32, per backend.
  *
- * Prints parameters, wall ms/step, samples/s, process CPU time per step (user + system, `process.cpuUsage`:
+ * Prints parameters, wall ms/step (median), samples/s, process CPU time per step (median) (user + system, `process.cpuUsage`:
  * on a shared machine the wall time includes waiting for a core; CPU time does not, and for the
  * single-threaded cpu backend it is the uncontended step time), peak tf.memory() per backend, and the ratio to a baseline
  * measured in the same run: the same step on a single 3x3 conv + GAP + linear classifier ("linear probe").
@@ -62,12 +62,20 @@ async function timeSteps(step: StepFn, vars: tf.Variable[], h: number, w: number
     tf.dispose([value, ...Object.values(grads)]);
   };
   for (let i = 0; i < warmup; i++) await one();
-  const t0 = performance.now();
-  const c0 = process.cpuUsage();
-  for (let i = 0; i < steps; i++) await one();
-  const ms = (performance.now() - t0) / steps;
-  const c1 = process.cpuUsage(c0);
-  const cpuMs = (c1.user + c1.system) / 1000 / steps;
+  // per-step medians: robust against other jobs on a shared machine
+  const walls: number[] = [];
+  const cpus: number[] = [];
+  for (let i = 0; i < steps; i++) {
+    const t0 = performance.now();
+    const c0 = process.cpuUsage();
+    await one();
+    const c1 = process.cpuUsage(c0);
+    walls.push(performance.now() - t0);
+    cpus.push((c1.user + c1.system) / 1000);
+  }
+  const median = (a: number[]) => [...a].sort((x, y) => x - y)[Math.floor(a.length / 2)];
+  const ms = median(walls);
+  const cpuMs = median(cpus);
   opt.dispose();
   tf.dispose([x, y]);
   return { ms, cpuMs, peakBytes, peakTensors };
@@ -128,8 +136,8 @@ for (const backend of backends) {
 
 const base = new Map(rows.filter((r) => r.what.startsWith("baseline")).map((r) => [r.backend, r.msPerStep]));
 console.log(
-  `\ntraining step (forward + backward + Adam), batch ${batch}, ${steps} timed steps after ${warmup} warm-up; ` +
-    new Date().toISOString(),
+  `\ntraining step (forward + backward + Adam), batch ${batch}, median of ${steps} timed steps after ${warmup} ` +
+    `warm-up; load average ${Deno.loadavg().map((v) => v.toFixed(1)).join(" ")}; ${new Date().toISOString()}`,
 );
 console.log(
   "| backend | model | params | wall ms/step | samples/s (wall) | process CPU ms/step | samples/s per CPU-s | " +
