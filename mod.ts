@@ -166,6 +166,71 @@ export type {
 /** The `deno task preprocess` command line as a function (returns the exit code). */
 export { preprocessMain } from "./lib/data/preprocess_cli.ts";
 
+// --- Embedded synthetic dataset, faces and facial regions (lib/data) ---
+/** Synthetic micro-expression generator (CASME II-like tree), the shipped default FlowDataset, its classes. */
+export {
+  ASTRONAUT_PATH,
+  computeSyntheticFlowDataset,
+  DATA_DIR,
+  generateSyntheticDataset,
+  loadSyntheticDefault,
+  loadSyntheticSamples,
+  planSyntheticDataset,
+  renderSyntheticSample,
+  resolveSyntheticOptions,
+  SYNTHETIC_CLASSES,
+  SYNTHETIC_DEFAULTS,
+  SYNTHETIC_DIR,
+  SYNTHETIC_FLOW_FILE,
+  writeSyntheticFlowDataset,
+} from "./lib/data/synthetic.ts";
+export type {
+  LoadSyntheticOptions,
+  Pose,
+  RenderedSample,
+  SyntheticOptions,
+  SyntheticPlan,
+  SyntheticSample,
+  SyntheticSubject,
+  SyntheticSummary,
+} from "./lib/data/synthetic.ts";
+/** Action-unit motion fields and the class recipes of the synthetic dataset. */
+export { AU_BLOBS, formatAus, motionField, sampleAus, SYNTHETIC_RECIPES } from "./lib/data/synthetic_aus.ts";
+export type { ActiveAu, AuSamplingOptions, ClassRecipe, MotionField } from "./lib/data/synthetic_aus.ts";
+/** Parametric and astronaut-based synthetic faces; the astronaut portrait's 68 landmarks. */
+export {
+  anchorsFromLandmarks68,
+  ASTRONAUT_LANDMARKS_68,
+  astronautFace,
+  parametricFace,
+  randomAstronautParams,
+  randomFaceParams,
+} from "./lib/data/synthetic_face.ts";
+export type { FaceAnchors, FaceModel, FaceVariation, Point } from "./lib/data/synthetic_face.ts";
+/** CASME II-layout coding sheet writer (deterministic .xlsx). */
+export { CASME2_CODING_HEADER, encodeCasme2Coding } from "./lib/data/synthetic_coding.ts";
+export type { CodingRow } from "./lib/data/synthetic_coding.ts";
+/** Offline face detection + 68 landmarks (face-api), eye-based crop, canonical landmark layout. */
+export {
+  CANONICAL_LANDMARKS_68,
+  canonicalLandmarks,
+  cropFace,
+  detectFace,
+  detectFaces,
+  eyeCentres,
+  eyeCrop,
+  fivePoints,
+  loadFaceModels,
+  toCropCoords,
+} from "./lib/data/faces.ts";
+export type { CropTransform, DetectOptions, EyeCropOptions, FaceDetection } from "./lib/data/faces.ts";
+/** Named facial regions as masks in input coordinates; window-grid labelling by dominant region. */
+export { defaultFaceRegions, faceRegions, labelWindows, REGION_NAMES } from "./lib/data/regions.ts";
+export type { FaceRegions, RegionName, WindowLabels } from "./lib/data/regions.ts";
+/** HTNet's 4-region 14x14 mosaic of a 28x28 input (HTNet's swapped axes or corrected). */
+export { defaultMosaicPoints, htnetMosaic, htnetMosaicBatch } from "./lib/data/mosaic.ts";
+export type { MosaicAxes } from "./lib/data/mosaic.ts";
+
 // --- Training and LOSO evaluation (lib/train) ---
 /** UF1 / UAR / accuracy / confusion on pooled predictions, per class and per group (scikit-learn-exact). */
 export { computeMetrics, metricsTable } from "./lib/train/metrics.ts";

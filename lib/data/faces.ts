@@ -173,7 +173,7 @@ export interface EyeCropOptions {
  * A crop as a similarity transform: input pixel `(c, r)` of a `size × size` crop samples the image at
  * `origin + c·ex + r·ey`, where `ex`, `ey` are the crop's x and y axes in image pixels per crop pixel.
  */
-export interface FaceCrop {
+export interface CropTransform {
   size: number;
   origin: Point;
   ex: Point;
@@ -211,7 +211,7 @@ export function eyeCentres(landmarks: readonly Point[]): [Point, Point] {
  * assert.ok(Math.abs(back[30].x - pts[30].x) < 1e-6 && Math.abs(back[30].y - pts[30].y) < 1e-6);
  * ```
  */
-export function eyeCrop(landmarks: readonly Point[], size: number, opts: EyeCropOptions = {}): FaceCrop {
+export function eyeCrop(landmarks: readonly Point[], size: number, opts: EyeCropOptions = {}): CropTransform {
   if (!Number.isInteger(size) || size <= 0) {
     throw new RangeError(`eyeCrop: size must be a positive integer, got ${size}`);
   }
@@ -232,7 +232,7 @@ export function eyeCrop(landmarks: readonly Point[], size: number, opts: EyeCrop
 }
 
 /** Maps image points into crop (input) pixel coordinates. */
-export function toCropCoords(points: readonly Point[], crop: FaceCrop): Point[] {
+export function toCropCoords(points: readonly Point[], crop: CropTransform): Point[] {
   const { origin, ex, ey } = crop;
   const det = ex.x * ey.y - ex.y * ey.x;
   return points.map((p) => {
@@ -243,10 +243,10 @@ export function toCropCoords(points: readonly Point[], crop: FaceCrop): Point[] 
 }
 
 /**
- * Samples a grayscale crop (bilinear, replicate border) for a {@link FaceCrop}.
+ * Samples a grayscale crop (bilinear, replicate border) for a {@link CropTransform}.
  * @returns Float32 `size × size` image.
  */
-export function cropFace(img: GrayImage, crop: FaceCrop): GrayImage & { data: Float32Array } {
+export function cropFace(img: GrayImage, crop: CropTransform): GrayImage & { data: Float32Array } {
   const { width: w, height: h, data } = img;
   if (data.length !== w * h) {
     throw new TypeError(`cropFace: expected a grayscale image of ${w * h} values, got ${data.length}`);
