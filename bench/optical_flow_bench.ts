@@ -2,7 +2,7 @@
  * Optical-flow benchmark: our TypeScript TV-L1 against OpenCV 4.6's contrib `DualTVL1OpticalFlow`, and
  * opencv.js Farneback against native OpenCV Farneback, on the same synthetic pairs in the same run.
  *
- *   deno run -A bench/optical_flow_bench.ts [--repeats 7] [--sizes 96,128,240] [--no-e2e] [--e2e-n 250]
+ *   deno run -A bench/optical_flow_bench.ts [--repeats 7] [--sizes 96,128,240] [--no-e2e | --e2e-only] [--e2e-n 250]
  *     [--python /usr/bin/python3]
  *
  * Needs Debian's `python3-opencv` (`apt-get install -y python3-opencv`; /usr/bin/python3 has `cv2.optflow`).
@@ -34,6 +34,8 @@ const repeats = Number(arg("--repeats", "7"));
 const sizes = arg("--sizes", "96,128,240").split(",").map(Number);
 const python = arg("--python", "/usr/bin/python3");
 const e2e = !args.includes("--no-e2e");
+/** Only the end-to-end part (skips the OpenCV comparison tables). */
+const e2eOnly = args.includes("--e2e-only");
 const e2eN = Number(arg("--e2e-n", "250"));
 /** Pairs per `opticalFlowTVL1WebGPUBatch` call in the WebGPU table. */
 const BATCH = 16;
@@ -153,6 +155,10 @@ async function timeIt(
   return { wall: med(wall), cpu: med(cpu) };
 }
 
+if (e2eOnly) {
+  await endToEnd();
+  Deno.exit(0);
+}
 const pairs = sizes.map((s) => makePair(s, 1000 + s));
 const dir = await Deno.makeTempDir({ prefix: "merba_flow_bench_" });
 try {
@@ -321,48 +327,50 @@ try {
 async function endToEnd(): Promise<void> {
   const { preprocessDataset } = await import("../lib/data/preprocess.ts");
   const { writePng } = await import("../lib/data/image_io.ts");
-  const tmp = await Deno.makeTempDir({ prefix: "merba_flow_e2e_" });
-  try {
-    const samples: SampleRef[] = [];
-    for (let k = 0; k < e2eN; k++) {
-      const p = makePair(128, 5000 + k);
-      const onsetPath = join(tmp, `s${k}_onset.png`);
-      const apexPath = join(tmp, `s${k}_apex.png`);
-      await writePng(onsetPath, p.prev);
-      await writePng(apexPath, p.next);
-      samples.push({
-        dataset: "bench",
-        subject: `bench/s${k % 26}`,
-        id: `s${k}`,
-        emotion: "motion",
-        onsetFrame: 0,
-        apexFrame: 1,
-        onsetPath,
-        apexPath,
-        source: { file: tmp },
-        notes: [],
-      });
+  if (e2eN > 0) {
+    const tmp = await Deno.makeTempDir({ prefix: "merba_flow_e2e_" });
+    try {
+      const samples: SampleRef[] = [];
+      for (let k = 0; k < e2eN; k++) {
+        const p = makePair(128, 5000 + k);
+        const onsetPath = join(tmp, `s${k}_onset.png`);
+        const apexPath = join(tmp, `s${k}_apex.png`);
+        await writePng(onsetPath, p.prev);
+        await writePng(apexPath, p.next);
+        samples.push({
+          dataset: "bench",
+          subject: `bench/s${k % 26}`,
+          id: `s${k}`,
+          emotion: "motion",
+          onsetFrame: 0,
+          apexFrame: 1,
+          onsetPath,
+          apexPath,
+          source: { file: tmp },
+          notes: [],
+        });
+      }
+      const protocol = {
+        name: "bench-1class",
+        datasets: ["bench"],
+        description: "benchmark pairs",
+        classes: { fine: ["motion"], coarse: ["motion"], fineToCoarse: [0] },
+        emotionToFine: { motion: "motion" },
+        exclude: [],
+      };
+      const t0 = performance.now();
+      const c0 = process.cpuUsage();
+      const ds = await preprocessDataset(samples, { protocol, size: 28 });
+      const c = process.cpuUsage(c0);
+      const total = performance.now() - t0;
+      console.log(
+        `\nEnd to end (preprocessDataset, ${ds.n} generated 128×128 pairs -> 28×28×3, TV-L1 defaults, no cache): ` +
+          `${(total / 1000).toFixed(1)} s wall, ${((c.user + c.system) / 1e6).toFixed(1)} s CPU, ` +
+          `${(total / ds.n).toFixed(0)} ms/sample.`,
+      );
+    } finally {
+      await Deno.remove(tmp, { recursive: true });
     }
-    const protocol = {
-      name: "bench-1class",
-      datasets: ["bench"],
-      description: "benchmark pairs",
-      classes: { fine: ["motion"], coarse: ["motion"], fineToCoarse: [0] },
-      emotionToFine: { motion: "motion" },
-      exclude: [],
-    };
-    const t0 = performance.now();
-    const c0 = process.cpuUsage();
-    const ds = await preprocessDataset(samples, { protocol, size: 28 });
-    const c = process.cpuUsage(c0);
-    const total = performance.now() - t0;
-    console.log(
-      `\nEnd to end (preprocessDataset, ${ds.n} generated 128×128 pairs -> 28×28×3, TV-L1 defaults, no cache): ` +
-        `${(total / 1000).toFixed(1)} s wall, ${((c.user + c.system) / 1e6).toFixed(1)} s CPU, ` +
-        `${(total / ds.n).toFixed(0)} ms/sample.`,
-    );
-  } finally {
-    await Deno.remove(tmp, { recursive: true });
   }
 
   const root = new URL("../data/synthetic/", import.meta.url).pathname;
@@ -376,11 +384,14 @@ async function endToEnd(): Promise<void> {
   const { readGray } = await import("../lib/data/image_io.ts");
   const first = await readGray((await loadSyntheticSamples(root))[0].onsetPath);
   const t0 = performance.now();
+  const c0 = process.cpuUsage();
   const ds = await computeSyntheticFlowDataset(root); // preprocessDataset, protocol synthetic-5class, 28×28×3
+  const c = process.cpuUsage(c0);
   const total = performance.now() - t0;
   console.log(
     `End to end (computeSyntheticFlowDataset = preprocessDataset on data/synthetic: ${ds.n} samples of ` +
       `${first.width}×${first.height} px -> 28×28×3): ${(total / 1000).toFixed(1)} s wall, ` +
+      `${((c.user + c.system) / 1e6).toFixed(1)} s CPU, ` +
       `${(total / ds.n).toFixed(0)} ms/sample; 250 samples ≈ ${(total / ds.n * 250 / 1000).toFixed(1)} s ` +
       "(measured rate × 250).",
   );
