@@ -138,3 +138,19 @@ Deno.test("selectiveScan: returns out only by default, disposes nothing of the c
   for (const t of Object.values(args)) if (t) assert.equal(t.isDisposed, false);
   tf.dispose(Object.values(args).filter((x): x is tf.Tensor => x != null));
 });
+
+for (const name of ["small_full", "long_seq"]) {
+  Deno.test(`selectiveScan cpu kernel, mixer options (D, deltaBias, softplus, no z) vs reference autodiff: ${name}`, async () => {
+    await tf.setBackend("cpu");
+    const c = await loadScanCase(name);
+    const args = caseTensors(c);
+    args.z!.dispose();
+    args.z = undefined; // MambaVision's mixer passes no gate
+    const W = tf.randomNormal([c.dims.b, c.dims.d, c.dims.n], 0, 1, "float32", 3);
+    const mine = await lossWithLastState(selectiveScan, c, args, W);
+    const ref = await lossWithLastState(selectiveScanRef as ScanFn, c, args, W);
+    assert.equal(mine.length, 7);
+    mine.forEach((g, i) => assertClose(g, ref[i], { atol: 1e-4, rtol: 1e-3, what: `${name} grad ${i}` }));
+    tf.dispose([W, ...Object.values(args).filter((x): x is tf.Tensor => x != null)]);
+  });
+}

@@ -140,3 +140,28 @@ for (const path of ["sequential", "chunked"] as const) {
     });
   }
 }
+
+for (const path of ["sequential", "chunked"] as const) {
+  Deno.test({
+    name: `selectiveScan webgpu kernel (${path}), mixer options (D, deltaBias, softplus, no z) vs cpu kernel`,
+    ignore: !gpu,
+    fn: async () => {
+      const c = await loadScanCase("merba_window");
+      const { b, d, n } = c.dims;
+      const run = async (backend: string) => {
+        await tf.setBackend(backend);
+        const args = caseTensors(c);
+        args.z!.dispose();
+        args.z = undefined;
+        const W = tf.ones([b, d, n]);
+        const g = await lossWithLastState(selectiveScan, c, args, W, path);
+        tf.dispose([W, ...Object.values(args).filter((x): x is tf.Tensor => x != null)]);
+        return g;
+      };
+      const cpu = await run("cpu");
+      const gpuGrads = await run("webgpu");
+      // as the G_last test above: fixture gradient rtol, the largest fixture gradient atol
+      gpuGrads.forEach((g, i) => assertClose(g, cpu[i], { atol: 1e-3, rtol: 1e-3, what: `grad ${i}` }));
+    },
+  });
+}
