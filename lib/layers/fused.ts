@@ -16,9 +16,13 @@ import * as tf from "@tensorflow/tfjs";
 
 type GradFn = Parameters<typeof tf.customGrad>[0];
 
-/** True when the fused JS kernels run (tfjs `cpu` backend). */
+/**
+ * True when the fused JS kernels run: tfjs `cpu`, and `wasm` (whose kernel set lacks several backprops,
+ * e.g. `Conv2DBackpropFilter`; tensors are copied out of and into the wasm heap around each kernel).
+ */
 export function jsKernels(): boolean {
-  return tf.getBackend() === "cpu";
+  const b = tf.getBackend();
+  return b === "cpu" || b === "wasm";
 }
 
 const vals = (t: tf.Tensor) => t.dataSync() as Float32Array;

@@ -282,3 +282,25 @@ Deno.test({
     await tf.setBackend("cpu");
   },
 });
+
+Deno.test("wasm backend: a training step runs and matches the cpu loss", async () => {
+  await import("@tensorflow/tfjs-backend-wasm");
+  const lossOn = async (backend: string) => {
+    await tf.setBackend(backend);
+    await tf.ready();
+    const m = createMerba("merba-test", { seed: 13 });
+    const x = rand([2, 16, 16, 3], 14);
+    const { value, grads } = tf.variableGrads(
+      () => m.loss(m.apply(x, { training: true }), tf.tensor1d([0, 4], "int32")),
+      m.trainableWeights(),
+    );
+    const v = (await value.data())[0];
+    ok(Object.keys(grads).length === m.trainableWeights().length);
+    tf.dispose([x, value, ...Object.values(grads)]);
+    m.dispose();
+    return v;
+  };
+  const w = await lossOn("wasm");
+  const c = await lossOn("cpu");
+  assertClose([w], [c], { atol: 1e-5, rtol: 1e-5, what: "wasm vs cpu loss" });
+});
