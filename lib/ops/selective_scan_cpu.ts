@@ -45,12 +45,15 @@ export function fastExp(x: number): number {
 
 /** softplus(x) = log(1 + eˣ), returning x itself for x > 20 (PyTorch's threshold; no overflow). */
 export function softplus(x: number): number {
-  return x > 20 ? x : Math.log1p(Math.exp(x));
+  if (x > 20) return x;
+  // log1p(e) = log(1 + e), and e(1 − e/2) below 1e-4 where 1 + e would lose digits (error < 1e-12 relative)
+  const e = fastExp(x);
+  return e < 1e-4 ? e * (1 - 0.5 * e) : Math.log(1 + e);
 }
 
-/** σ(x) = 1 / (1 + e⁻ˣ); exp overflow for very negative x gives 1/∞ = 0, never NaN. */
+/** σ(x) = 1 / (1 + e⁻ˣ); for very negative x, e⁻ˣ = ∞ gives 1/∞ = 0, never NaN. */
 export function sigmoid(x: number): number {
-  return 1 / (1 + Math.exp(-x));
+  return 1 / (1 + fastExp(-x));
 }
 
 /** Raw arrays of one scan call, shared by the forward and backward loops. */
@@ -124,7 +127,7 @@ export function scanForwardCpu(s: ScanArrays, out: Float32Array, last: Float32Ar
       for (let t = 0; t < l; t++) {
         // Δ = softplus(delta + bias)
         let dt = delta[lane + t] + biasD;
-        if (s.softplus) dt = dt > 20 ? dt : Math.log1p(Math.exp(dt));
+        if (s.softplus) dt = softplus(dt);
         const ut = u[lane + t];
         const dtu = dt * ut;
         const o = t * n;
@@ -139,7 +142,7 @@ export function scanForwardCpu(s: ScanArrays, out: Float32Array, last: Float32Ar
         let res = y + dD * ut;
         if (z) {
           const zt = z[lane + t];
-          res *= zt / (1 + Math.exp(-zt));
+          res *= zt / (1 + fastExp(-zt));
         }
         out[lane + t] = res;
       }
@@ -182,6 +185,7 @@ export function scanBackwardCpu(
   const hs = new Float64Array((l + 1) * n);
   const decay = new Float64Array(l * n); // ā[t]
   const dts = new Float64Array(l); // Δ[t]
+  const sig = new Float64Array(l); // σ(delta[t] + bias)
   const mu = new Float64Array(n); // μ[t] = ā[t+1] ⊙ λ[t+1], the adjoint carried to step t
   const aRow = new Float64Array(n);
   const dArow = new Float64Array(n);
@@ -201,7 +205,11 @@ export function scanBackwardCpu(
       // Forward again, keeping Δ, ā and h per step.
       for (let t = 0; t < l; t++) {
         let dt = delta[lane + t] + biasD;
-        if (s.softplus) dt = dt > 20 ? dt : Math.log1p(Math.exp(dt));
+        if (s.softplus) {
+          // keep σ(delta + bias) for ∂delta = ∂Δ·σ(·)
+          sig[t] = sigmoid(dt);
+          dt = softplus(dt);
+        }
         dts[t] = dt;
         const dtu = dt * u[lane + t];
         const o = t * n;
@@ -228,7 +236,7 @@ export function scanBackwardCpu(
           let y = 0;
           for (let k = 0; k < n; k++) y += Ct[o + k] * hs[o + n + k];
           const zt = z[lane + t];
-          const sz = 1 / (1 + Math.exp(-zt));
+          const sz = sigmoid(zt);
           g.dz![lane + t] = gt * (y + Dd * ut) * sz * (1 + zt * (1 - sz));
           gt *= zt * sz;
         }
@@ -250,7 +258,7 @@ export function scanBackwardCpu(
           du += lk * bk * dt;
         }
         g.du[lane + t] = du;
-        if (s.softplus) dDelta *= 1 / (1 + Math.exp(-(delta[lane + t] + biasD)));
+        if (s.softplus) dDelta *= sig[t];
         g.ddelta[lane + t] = dDelta;
         dbiasd += dDelta;
       }
