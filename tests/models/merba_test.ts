@@ -225,6 +225,17 @@ Deno.test("explain: logits, inter-window maps of every stage, scan hidden-attent
   const colUp = raster[2][0];
   deepStrictEqual(colUp[12].filter((v) => v !== 0).length, 1);
   throws(() => m.explain(x, { scanBlocks: [{ stage: 0, block: 3 }] }), RangeError);
+  // whole-mixer-per-order scope: one map per order as well
+  const mm = createMerba("merba-test", { seed: 2, scanScope: "mixer", shareScanParams: false });
+  const em = mm.explain(x, { scanBlocks: [{ stage: 1, block: 0 }] });
+  deepStrictEqual(em.scan.map((s) => [s.orders, s.perOrder.shape]), [[["row++", "col++", "col+-"], [
+    3,
+    2,
+    16,
+    16,
+  ]]]);
+  tf.dispose(em as never);
+  mm.dispose();
   tf.dispose([x, ref.fine, ref.coarse!, e as never]);
   m.dispose();
 });
