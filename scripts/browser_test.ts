@@ -60,17 +60,18 @@ if (flags.lab) {
   for (const nb of pages) {
     const name = basename(nb, ".ipynb");
     const url = `${flags.lab}${encodeURIComponent(basename(nb))}?token=${encodeURIComponent(flags.token!)}`;
+    const shot = resolve(dirname(nb), `jupyterlab_${name}.png`);
+    // One launch: the DOM on stdout and the screenshot, both taken when the virtual-time budget is spent.
     const { stdout: dom, stderr } = await chrome([
       "--virtual-time-budget=60000",
       "--window-size=1280,1600",
+      `--screenshot=${shot}`,
       "--dump-dom",
       url,
     ]);
     const plots = dom.split(/<div\b[^>]*\bjs-plotly-plot\b/).slice(1).filter((p) =>
       /class="main-svg"/.test(p)
     ).length;
-    const shot = resolve(dirname(nb), `jupyterlab_${name}.png`);
-    await chrome(["--virtual-time-budget=60000", "--window-size=1280,1600", `--screenshot=${shot}`, url]);
     const shotOk = await Deno.stat(shot).then((s) => s.size > 1000).catch(() => false);
     const ok = plots > 0 && shotOk;
     console.log(
@@ -88,20 +89,20 @@ if (flags.lab) {
 }
 for (const page of pages) {
   const url = new URL(`file://${await Deno.realPath(page)}`).href;
-  const { stdout: dom, stderr } = await chrome(["--virtual-time-budget=30000", "--dump-dom", url]);
+  const shot = page.replace(/\.html$/, "") + ".png";
+  const { stdout: dom, stderr } = await chrome([
+    "--virtual-time-budget=30000",
+    "--window-size=1280,7000",
+    `--screenshot=${resolve(shot)}`,
+    "--dump-dom",
+    url,
+  ]);
   // Each plotly output div (attribute order varies: nbconvert sorts them), up to the next one.
   const starts = [...dom.matchAll(/<div\b[^>]*\bmerba-plotly\b[^>]*>/g)].map((m) => m.index!);
   const outputs = starts.map((s, i) => dom.slice(s, starts[i + 1] ?? dom.length));
   const drawn = outputs.filter((o) => /class="main-svg"/.test(o)).length;
   // The fallback text a div gets when window.Plotly is missing (not the same words inside the script).
   const notLoaded = (dom.match(/>plotly\.js not loaded</g) ?? []).length;
-  const shot = page.replace(/\.html$/, "") + ".png";
-  const shotRes = await chrome([
-    "--virtual-time-budget=30000",
-    "--window-size=1280,7000",
-    `--screenshot=${resolve(shot)}`,
-    url,
-  ]);
   const shotOk = await Deno.stat(shot).then((s) => s.size > 1000).catch(() => false);
   const ok = outputs.length > 0 && drawn === outputs.length && notLoaded === 0 && shotOk;
   console.log(
@@ -111,7 +112,7 @@ for (const page of pages) {
   if (!ok) {
     failures++;
     if (!dom) console.error(stderr.split("\n").slice(-5).join("\n"));
-    if (!shotOk) console.error(shotRes.stderr.split("\n").slice(-5).join("\n"));
+    if (!shotOk) console.error(stderr.split("\n").slice(-5).join("\n"));
   }
 }
 Deno.exit(failures ? 1 : 0);
