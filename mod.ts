@@ -80,6 +80,10 @@ export { confusionFigure } from "./lib/viz/confusion.ts";
 export { LiveCurves, trainingCurvesFigure } from "./lib/viz/curves.ts";
 export type { EpochRecord } from "./lib/viz/curves.ts";
 
+// --- Images (lib/data/image_io.ts): frames on disk ---
+/** Image files: PNG/JPEG/BMP decoding, grayscale and RGB reads, PNG encoding and writing. */
+export { decodeImage, encodePng, readGray, readImage, writePng } from "./lib/data/image_io.ts";
+
 // --- Optical flow (lib/data): TV-L1, Farneback, optical strain, network input ---
 /** Dual TV-L1 optical flow in TypeScript (OpenCV 4.6 algorithm and defaults); reusable solver per image size. */
 export {
