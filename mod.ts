@@ -80,6 +80,20 @@ export { confusionFigure } from "./lib/viz/confusion.ts";
 export { LiveCurves, trainingCurvesFigure } from "./lib/viz/curves.ts";
 export type { EpochRecord } from "./lib/viz/curves.ts";
 
+// --- Data types (lib/data/types.ts) and image helpers (lib/data/image.ts) ---
+/** Gray/RGB images, flow fields, label hierarchies, samples on disk, in-memory flow datasets, DatasetError. */
+export { DatasetError } from "./lib/data/types.ts";
+export type {
+  ClassHierarchy,
+  Flow,
+  FlowDataset,
+  GrayImage,
+  RgbImage,
+  SampleRef,
+  SampleSource,
+} from "./lib/data/types.ts";
+/** Grayscale conversion (BT.601), replicate-border crop, bilinear and area resizing. */
+export { crop, resizeArea, resizeBilinear, toFloat, toGray } from "./lib/data/image.ts";
 // --- Images (lib/data/image_io.ts): frames on disk ---
 /** Image files: PNG/JPEG/BMP decoding, grayscale and RGB reads, PNG encoding and writing. */
 export { decodeImage, encodePng, readGray, readImage, writePng } from "./lib/data/image_io.ts";
