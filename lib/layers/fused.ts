@@ -13,6 +13,7 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
+import { matmulRowsJs } from "./fused_matmul.ts";
 
 type GradFn = Parameters<typeof tf.customGrad>[0];
 
@@ -31,35 +32,8 @@ const make = (data: Float32Array, shape: number[]) => tf.tensor(data, shape, "fl
 // ---------- linear ----------
 
 function matmulJs(x: Float32Array, w: Float32Array, n: number, i: number, o: number, bias?: Float32Array) {
-  // Rows in blocks of 4 so that every weight load feeds four multiply-adds.
-  const y = new Float32Array(n * o);
-  if (bias) { for (let r = 0; r < n; r++) y.set(bias, r * o); }
-  let r = 0;
-  for (; r + 4 <= n; r += 4) {
-    const y0 = r * o, y1 = y0 + o, y2 = y1 + o, y3 = y2 + o;
-    const x0 = r * i, x1 = x0 + i, x2 = x1 + i, x3 = x2 + i;
-    for (let k = 0; k < i; k++) {
-      const a0 = x[x0 + k], a1 = x[x1 + k], a2 = x[x2 + k], a3 = x[x3 + k];
-      const wo = k * o;
-      for (let c = 0; c < o; c++) {
-        const wv = w[wo + c];
-        y[y0 + c] += a0 * wv;
-        y[y1 + c] += a1 * wv;
-        y[y2 + c] += a2 * wv;
-        y[y3 + c] += a3 * wv;
-      }
-    }
-  }
-  for (; r < n; r++) {
-    const yo = r * o;
-    const xo = r * i;
-    for (let k = 0; k < i; k++) {
-      const xv = x[xo + k];
-      const wo = k * o;
-      for (let c = 0; c < o; c++) y[yo + c] += xv * w[wo + c];
-    }
-  }
-  return y;
+  // K-contiguous dot products, 4 rows × 2 columns per register block (fused_matmul.ts).
+  return matmulRowsJs(x, w, n, i, o, bias);
 }
 
 function linearGradJs(x: Float32Array, w: Float32Array, dy: Float32Array, n: number, i: number, o: number) {

@@ -1,0 +1,132 @@
+/**
+ * Register-blocked float32 matrix products for the cpu backend's fused linear layer (`fused.ts`).
+ *
+ * `y = x·W + b` with `x [n, K]` row-major and `W [K, o]` is computed as dot products over the contiguous
+ * `K` axis of `x` and of `Wᵀ [o, K]` (a copy of the small weight matrix, `K·o` floats): each inner
+ * iteration loads 4 rows of `x` and 2 rows of `Wᵀ` and does 8 multiply-adds into 8 register accumulators,
+ * and every output element is stored once. The previous loop (`y[r, :] += x[r, k]·W[k, :]`) loaded and
+ * stored 4 output elements per 4 multiply-adds. Accumulation is in float64 (JS numbers), rounded to
+ * float32 once per output, so results differ from tfjs's `MatMul` kernel only by float32 rounding
+ * (|Δ| ≤ γ_K·Σ_k|x_k·w_k|, γ_K = K·2⁻²⁴/(1 − K·2⁻²⁴); tests/layers/fused_matmul_test.ts).
+ *
+ * @module
+ */
+
+/**
+ * `c = a·btᵀ (+ bias)`: `a [m, K]`, `bt [nc, K]` (both row-major, K contiguous), `bias [nc]` → `c [m, nc]`.
+ *
+ * @example
+ * ```ts
+ * import { gemmNT } from "./fused_matmul.ts";
+ * const c = gemmNT(new Float32Array([1, 2, 3, 4]), new Float32Array([1, 1]), 2, 1, 2); // [[1,2],[3,4]]·[1,1]ᵀ
+ * if (c[0] !== 3 || c[1] !== 7) throw new Error();
+ * ```
+ */
+export function gemmNT(
+  a: Float32Array,
+  bt: Float32Array,
+  m: number,
+  nc: number,
+  K: number,
+  bias?: Float32Array,
+): Float32Array {
+  const c = new Float32Array(m * nc);
+  let r = 0;
+  for (; r + 4 <= m; r += 4) {
+    const a0 = r * K, a1 = a0 + K, a2 = a1 + K, a3 = a2 + K;
+    const c0 = r * nc, c1 = c0 + nc, c2 = c1 + nc, c3 = c2 + nc;
+    let j = 0;
+    for (; j + 2 <= nc; j += 2) {
+      const b0 = j * K, b1 = b0 + K;
+      let s00 = 0, s01 = 0, s10 = 0, s11 = 0, s20 = 0, s21 = 0, s30 = 0, s31 = 0;
+      for (let k = 0; k < K; k++) {
+        const w0 = bt[b0 + k], w1 = bt[b1 + k];
+        const x0 = a[a0 + k], x1 = a[a1 + k], x2 = a[a2 + k], x3 = a[a3 + k];
+        s00 += x0 * w0;
+        s01 += x0 * w1;
+        s10 += x1 * w0;
+        s11 += x1 * w1;
+        s20 += x2 * w0;
+        s21 += x2 * w1;
+        s30 += x3 * w0;
+        s31 += x3 * w1;
+      }
+      if (bias) {
+        const v0 = bias[j], v1 = bias[j + 1];
+        s00 += v0;
+        s10 += v0;
+        s20 += v0;
+        s30 += v0;
+        s01 += v1;
+        s11 += v1;
+        s21 += v1;
+        s31 += v1;
+      }
+      c[c0 + j] = s00;
+      c[c0 + j + 1] = s01;
+      c[c1 + j] = s10;
+      c[c1 + j + 1] = s11;
+      c[c2 + j] = s20;
+      c[c2 + j + 1] = s21;
+      c[c3 + j] = s30;
+      c[c3 + j + 1] = s31;
+    }
+    for (; j < nc; j++) {
+      const b0 = j * K;
+      let s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+      for (let k = 0; k < K; k++) {
+        const w0 = bt[b0 + k];
+        s0 += a[a0 + k] * w0;
+        s1 += a[a1 + k] * w0;
+        s2 += a[a2 + k] * w0;
+        s3 += a[a3 + k] * w0;
+      }
+      const v = bias ? bias[j] : 0;
+      c[c0 + j] = s0 + v;
+      c[c1 + j] = s1 + v;
+      c[c2 + j] = s2 + v;
+      c[c3 + j] = s3 + v;
+    }
+  }
+  for (; r < m; r++) {
+    const a0 = r * K, c0 = r * nc;
+    for (let j = 0; j < nc; j++) {
+      const b0 = j * K;
+      let s = 0;
+      for (let k = 0; k < K; k++) s += a[a0 + k] * bt[b0 + k];
+      c[c0 + j] = s + (bias ? bias[j] : 0);
+    }
+  }
+  return c;
+}
+
+/** Row-major transpose: `x [rows, cols]` → `[cols, rows]`. */
+export function transposeJs(x: Float32Array, rows: number, cols: number): Float32Array {
+  const t = new Float32Array(rows * cols);
+  for (let r = 0; r < rows; r++) {
+    const o = r * cols;
+    for (let c = 0; c < cols; c++) t[c * rows + r] = x[o + c];
+  }
+  return t;
+}
+
+/**
+ * `y = x·W (+ b)`: `x [n, i]`, `W [i, o]`, `b [o]` → `y [n, o]` (row-major Float32Arrays).
+ *
+ * @example
+ * ```ts
+ * import { matmulRowsJs } from "./fused_matmul.ts";
+ * const y = matmulRowsJs(new Float32Array([1, 2]), new Float32Array([3, 4]), 1, 2, 1); // [1,2]·[3,4]ᵀ
+ * if (y[0] !== 11) throw new Error();
+ * ```
+ */
+export function matmulRowsJs(
+  x: Float32Array,
+  w: Float32Array,
+  n: number,
+  i: number,
+  o: number,
+  bias?: Float32Array,
+): Float32Array {
+  return gemmNT(x, transposeJs(w, i, o), n, o, i, bias);
+}
