@@ -59,7 +59,10 @@ let failures = 0;
 if (flags.lab) {
   for (const nb of pages) {
     const name = basename(nb, ".ipynb");
-    const url = `${flags.lab}${encodeURIComponent(basename(nb))}?token=${encodeURIComponent(flags.token!)}`;
+    // `reset`: start from an empty workspace, not the tabs a previous session left open.
+    const url = `${flags.lab}${encodeURIComponent(basename(nb))}?reset&token=${
+      encodeURIComponent(flags.token!)
+    }`;
     const shot = resolve(dirname(nb), `jupyterlab_${name}.png`);
     // One launch: the DOM on stdout and the screenshot, both taken when the virtual-time budget is spent.
     const { stdout: dom, stderr } = await chrome([
@@ -69,7 +72,8 @@ if (flags.lab) {
       "--dump-dom",
       url,
     ]);
-    const plots = dom.split(/<div\b[^>]*\bjs-plotly-plot\b/).slice(1).filter((p) =>
+    // Every figure drawn by plotly.js has exactly one plot container holding its SVG.
+    const plots = dom.split('class="plot-container plotly"').slice(1).filter((p) =>
       /class="main-svg"/.test(p)
     ).length;
     const shotOk = await Deno.stat(shot).then((s) => s.size > 1000).catch(() => false);

@@ -9,8 +9,9 @@
 # 1. deno (scripts/env.sh) and a project-local Python virtualenv .venv with pinned Jupyter tools
 #    (nbclient 0.11 for the output-race fix, nbconvert, JupyterLab, and plotly, which brings the
 #    jupyterlab-plotly renderer);
-# 2. the Deno kernelspec, installed with --force into .cache/jupyter (XDG_DATA_HOME / JUPYTER_PATH), so
-#    it always points at this deno and never touches ~/.local;
+# 2. the Deno kernelspec, installed with --force into .cache/xdg-data/jupyter (XDG_DATA_HOME / JUPYTER_PATH),
+#    so it always points at this deno and never touches ~/.local (Jupyter config and runtime files also stay
+#    in .cache/);
 # 3. executes each notebook top to bottom (scripts/run_notebooks.py: no lost outputs) into out/notebooks/
 #    (<name>.ipynb executed, <name>.html export drawing the plotly figures offline);
 # 4. checks every cell tagged `figure` produced a plotly figure and no cell raised;
@@ -60,8 +61,9 @@ PY="$ROOT/.venv/bin/python"
 export XDG_DATA_HOME="$ROOT/.cache/xdg-data"
 export JUPYTER_PATH="$XDG_DATA_HOME/jupyter"
 export JUPYTER_RUNTIME_DIR="$ROOT/.cache/jupyter-runtime"
+export JUPYTER_CONFIG_DIR="$ROOT/.cache/jupyter-config" # JupyterLab settings and workspaces stay in the project
 export JUPYTER_PLATFORM_DIRS=1
-mkdir -p "$JUPYTER_PATH" "$JUPYTER_RUNTIME_DIR"
+mkdir -p "$JUPYTER_PATH" "$JUPYTER_RUNTIME_DIR" "$JUPYTER_CONFIG_DIR"
 "$DENO" jupyter --install --force --name deno --display "Deno" >/dev/null || {
   echo "[notebooks] deno jupyter --install failed"
   exit 1
@@ -126,7 +128,8 @@ if [ ${#EXECUTED[@]} -gt 0 ]; then
   LAB_PID=$!
   up=0
   for _ in $(seq 1 90); do
-    if curl -fs "http://127.0.0.1:$PORT/api/status?token=$TOKEN" >/dev/null 2>&1; then up=1; break; fi
+    if "$PY" -c 'import sys, urllib.request; urllib.request.urlopen(sys.argv[1], timeout=2)' \
+      "http://127.0.0.1:$PORT/api/status?token=$TOKEN" >/dev/null 2>&1; then up=1; break; fi
     kill -0 "$LAB_PID" 2>/dev/null || break
     sleep 1
   done
