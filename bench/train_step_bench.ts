@@ -7,7 +7,10 @@
  * measured in the same run: the same step on a single 3x3 conv + GAP + linear classifier ("linear probe").
  *
  *   deno run -A bench/train_step_bench.ts [--model merba-tiny] [--batch 32] [--steps 10] [--backends cpu,webgpu,wasm]
- *     [--scanSet vmamba4] [--overrides '{"mlpRatio": 1}']
+ *     [--scanSet vmamba4] [--overrides '{"mlpRatio": 1}'] [--wasmMatmul]
+ *
+ * `--wasmMatmul`: on the cpu backend, also time the same model with `enableWasmMatmul()` (linear-layer
+ * products through XNNPACK, lib/layers/fused_matmul.ts), model rows interleaved A, B, A, B in the same run.
  *
  * @module
  */
@@ -16,6 +19,7 @@ import process from "node:process";
 import { parseArgs } from "node:util";
 import { hasWebGPU } from "../lib/backend.ts";
 import { createMerba } from "../lib/models/merba.ts";
+import { disableWasmMatmul, enableWasmMatmul } from "../lib/layers/fused_matmul.ts";
 
 const { values } = parseArgs({
   args: Deno.args,
@@ -27,6 +31,7 @@ const { values } = parseArgs({
     backends: { type: "string", default: "cpu,webgpu" },
     scanSet: { type: "string" },
     overrides: { type: "string" },
+    wasmMatmul: { type: "boolean", default: false },
   },
 });
 const batch = Number(values.batch);
@@ -122,17 +127,24 @@ for (const backend of backends) {
   const model = createMerba(values.model!, over);
   const [h, w] = model.config.inputSize;
   const step: StepFn = (x, y) => tf.tidy(() => model.loss(model.apply(x, { training: true }), y));
-  const r = await timeSteps(step, model.trainableWeights(), h, w, model.config.classes.fine.length);
-  rows.push({
-    backend,
-    what: `${values.model}${Object.keys(over).length ? ` ${JSON.stringify(over)}` : ""}`,
-    params: model.countParams(),
-    msPerStep: r.ms,
-    cpuMsPerStep: r.cpuMs,
-    samplesPerSec: (1000 * batch) / r.ms,
-    peakBytes: r.peakBytes,
-    peakTensors: r.peakTensors,
-  });
+  const variants = values.wasmMatmul && backend === "cpu"
+    ? ["", " + wasm matmul", "", " + wasm matmul"]
+    : [""];
+  for (const variant of variants) {
+    if (variant && !(await enableWasmMatmul())) continue;
+    const r = await timeSteps(step, model.trainableWeights(), h, w, model.config.classes.fine.length);
+    disableWasmMatmul();
+    rows.push({
+      backend,
+      what: `${values.model}${Object.keys(over).length ? ` ${JSON.stringify(over)}` : ""}${variant}`,
+      params: model.countParams(),
+      msPerStep: r.ms,
+      cpuMsPerStep: r.cpuMs,
+      samplesPerSec: (1000 * batch) / r.ms,
+      peakBytes: r.peakBytes,
+      peakTensors: r.peakTensors,
+    });
+  }
   model.dispose();
 }
 

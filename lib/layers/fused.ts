@@ -13,7 +13,7 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
-import { matmulRowsJs } from "./fused_matmul.ts";
+import { linearGradWasm, matmulRowsJs, matmulRowsWasm } from "./fused_matmul.ts";
 
 type GradFn = Parameters<typeof tf.customGrad>[0];
 
@@ -32,11 +32,14 @@ const make = (data: Float32Array, shape: number[]) => tf.tensor(data, shape, "fl
 // ---------- linear ----------
 
 function matmulJs(x: Float32Array, w: Float32Array, n: number, i: number, o: number, bias?: Float32Array) {
-  // K-contiguous dot products, 4 rows × 2 columns per register block (fused_matmul.ts).
-  return matmulRowsJs(x, w, n, i, o, bias);
+  // XNNPACK when enableWasmMatmul() is on, else K-contiguous dot products, 4 rows × 2 columns per register
+  // block (fused_matmul.ts).
+  return matmulRowsWasm(x, w, n, i, o, bias) ?? matmulRowsJs(x, w, n, i, o, bias);
 }
 
 function linearGradJs(x: Float32Array, w: Float32Array, dy: Float32Array, n: number, i: number, o: number) {
+  const viaWasm = linearGradWasm(x, w, dy, n, i, o);
+  if (viaWasm) return viaWasm;
   const dx = new Float32Array(n * i);
   const dw = new Float32Array(i * o);
   const db = new Float32Array(o);

@@ -11,6 +11,7 @@
  *
  * @module
  */
+import * as tf from "@tensorflow/tfjs";
 
 /**
  * `c = a·btᵀ (+ bias)`: `a [m, K]`, `bt [nc, K]` (both row-major, K contiguous), `bias [nc]` → `c [m, nc]`.
@@ -129,4 +130,132 @@ export function matmulRowsJs(
   bias?: Float32Array,
 ): Float32Array {
   return gemmNT(x, transposeJs(w, i, o), n, o, i, bias);
+}
+
+// ---------- optional: XNNPACK matmul of tfjs's wasm backend, called from cpu-backend kernels ----------
+
+interface WasmMM {
+  backend: tf.KernelBackend;
+  kernel: tf.KernelFunc;
+}
+let wasmMM: WasmMM | null = null;
+
+/**
+ * Opt-in: lets the cpu backend's fused linear layers (`fusedLinear`, `fusedConv3x3` in `fused.ts`) run their
+ * larger matrix products (forward `K ≥ 4`; backward `K·o ≥ 512`) through the `BatchMatMul` kernel of tfjs's
+ * wasm backend (XNNPACK, SIMD): operands are copied into the wasm heap and the product copied back, all
+ * inside one cpu-side kernel, so tensors stay on the active backend. About 2.6× on the forward and 1.5× on
+ * the backward of merba-tiny's linear shapes (BENCHMARKS.md `## Model`). Float32 products in another
+ * summation order: same tolerance as the JS kernels (tests/layers/fused_matmul_test.ts).
+ *
+ * Side effect: imports and initialises `@tensorflow/tfjs-backend-wasm` (registered with a higher priority
+ * than cpu, so call `tf.setBackend` explicitly), briefly switching to it and back to the active backend.
+ * Returns false (and changes nothing) when the wasm backend cannot be initialised.
+ *
+ * @example
+ * ```ts
+ * import * as tf from "@tensorflow/tfjs";
+ * import { enableWasmMatmul } from "./fused_matmul.ts";
+ * await tf.setBackend("cpu");
+ * await enableWasmMatmul(); // the linear layers' products now run in XNNPACK
+ * ```
+ */
+export async function enableWasmMatmul(): Promise<boolean> {
+  if (wasmMM) return true;
+  await import("@tensorflow/tfjs-backend-wasm");
+  const prev = tf.getBackend();
+  let ok = false;
+  try {
+    ok = await tf.setBackend("wasm");
+  } finally {
+    await tf.setBackend(prev);
+  }
+  const backend = ok ? tf.findBackend("wasm") : null;
+  const kernel = tf.getKernel("BatchMatMul", "wasm");
+  if (!backend || !kernel) return false;
+  wasmMM = { backend, kernel: kernel.kernelFunc };
+  return true;
+}
+
+/** Turns the wasm matmul path of {@link enableWasmMatmul} off again (the JS kernels run). */
+export function disableWasmMatmul(): void {
+  wasmMM = null;
+}
+
+/** True while {@link enableWasmMatmul}'s path is on. */
+export function wasmMatmulEnabled(): boolean {
+  return wasmMM !== null;
+}
+
+/** `a [m, K] · b [K, nc]` through the wasm backend's BatchMatMul. */
+function wasmGemm(
+  mm: WasmMM,
+  a: Float32Array,
+  b: Float32Array,
+  m: number,
+  K: number,
+  nc: number,
+): Float32Array {
+  const be = mm.backend;
+  const A = { dataId: be.write(a, [1, m, K], "float32"), shape: [1, m, K], dtype: "float32" as const };
+  const B = { dataId: be.write(b, [1, K, nc], "float32"), shape: [1, K, nc], dtype: "float32" as const };
+  let out: tf.TensorInfo | null = null;
+  try {
+    out = mm.kernel({
+      inputs: { a: A, b: B },
+      attrs: { transposeA: false, transposeB: false },
+      backend: be,
+    }) as tf.TensorInfo;
+    return Float32Array.from(be.readSync(out.dataId) as Float32Array);
+  } finally {
+    be.disposeData(A.dataId);
+    be.disposeData(B.dataId);
+    if (out) be.disposeData(out.dataId);
+  }
+}
+
+/**
+ * Forward product through the wasm path when it is on and worthwhile (`i ≥ 4`), else `null`.
+ * `x [n, i] · W [i, o] (+ b)` → `[n, o]`.
+ */
+export function matmulRowsWasm(
+  x: Float32Array,
+  w: Float32Array,
+  n: number,
+  i: number,
+  o: number,
+  bias?: Float32Array,
+): Float32Array | null {
+  if (!wasmMM || i < 4) return null;
+  const y = wasmGemm(wasmMM, x, w, n, i, o);
+  if (bias) {
+    for (let r = 0; r < n; r++) {
+      const yo = r * o;
+      for (let c = 0; c < o; c++) y[yo + c] += bias[c];
+    }
+  }
+  return y;
+}
+
+/**
+ * Linear-layer gradients through the wasm path when it is on and worthwhile (`i·o ≥ 512`), else `null`:
+ * `dx = dy·Wᵀ [n, i]`, `dW = xᵀ·dy [i, o]`, `db = Σ_rows dy [o]`.
+ */
+export function linearGradWasm(
+  x: Float32Array,
+  w: Float32Array,
+  dy: Float32Array,
+  n: number,
+  i: number,
+  o: number,
+): { dx: Float32Array; dw: Float32Array; db: Float32Array } | null {
+  if (!wasmMM || i * o < 512) return null;
+  const dx = wasmGemm(wasmMM, dy, transposeJs(w, i, o), n, o, i);
+  const dw = wasmGemm(wasmMM, transposeJs(x, n, i), dy, i, n, o);
+  const db = new Float32Array(o);
+  for (let r = 0; r < n; r++) {
+    const g = r * o;
+    for (let c = 0; c < o; c++) db[c] += dy[g + c];
+  }
+  return { dx, dw, db };
 }

@@ -9,8 +9,15 @@
 import * as tf from "@tensorflow/tfjs";
 import { ok } from "../_assert.ts";
 import { assertClose } from "../_util.ts";
-import { gemmNT, matmulRowsJs, transposeJs } from "../../lib/layers/fused_matmul.ts";
-import { fusedLinear } from "../../lib/layers/fused.ts";
+import {
+  disableWasmMatmul,
+  enableWasmMatmul,
+  gemmNT,
+  matmulRowsJs,
+  transposeJs,
+  wasmMatmulEnabled,
+} from "../../lib/layers/fused_matmul.ts";
+import { fusedConv3x3, fusedLinear } from "../../lib/layers/fused.ts";
 
 await tf.setBackend("cpu");
 
@@ -84,8 +91,8 @@ Deno.test("gemmNT and transposeJs on a hand-worked example", () => {
   });
 });
 
-Deno.test("fusedLinear (cpu kernels) equals tf.matMul + add, values and gradients, row counts not divisible by 4", async () => {
-  for (const [n, i, o] of [[7, 5, 3], [130, 16, 33]]) {
+async function linearAgainstTfOps(shapes: number[][]) {
+  for (const [n, i, o] of shapes) {
     const x = tf.randomNormal([n, i], 0, 1, "float32", 7);
     const w = tf.randomNormal([i, o], 0, 1, "float32", 8);
     const b = tf.randomNormal([o], 0, 1, "float32", 9);
@@ -105,4 +112,45 @@ Deno.test("fusedLinear (cpu kernels) equals tf.matMul + add, values and gradient
     }
     tf.dispose([x, w, b, G, ...g, ...gr]);
   }
+}
+
+Deno.test("fusedLinear (cpu kernels) equals tf.matMul + add, values and gradients, row counts not divisible by 4", async () => {
+  await linearAgainstTfOps([[7, 5, 3], [130, 16, 33]]);
+});
+
+Deno.test("enableWasmMatmul: fusedLinear and fusedConv3x3 on the cpu backend through XNNPACK equal the tf-op maths", async () => {
+  const on = await enableWasmMatmul();
+  try {
+    ok(tf.getBackend() === "cpu", `enableWasmMatmul left the backend at ${tf.getBackend()}`);
+    if (!on) {
+      console.warn("wasm backend unavailable: enableWasmMatmul returned false (JS kernels stay on)");
+      return;
+    }
+    ok(wasmMatmulEnabled());
+    // i ≥ 4 takes the wasm forward, i·o ≥ 512 the wasm backward; [5, 3] stays on JS
+    await linearAgainstTfOps([[7, 5, 3], [130, 16, 33], [61, 32, 64]]);
+    const x = tf.randomNormal([2, 9, 9, 16], 0, 1, "float32", 21);
+    const k = tf.randomNormal([3, 3, 16, 32], 0, 0.2, "float32", 22);
+    const G = tf.randomNormal([2, 5, 5, 32], 0, 1, "float32", 23);
+    const ref = (xx: tf.Tensor, kk: tf.Tensor) =>
+      tf.conv2d(tf.pad(xx as tf.Tensor4D, [[0, 0], [1, 1], [1, 1], [0, 0]]), kk as tf.Tensor4D, 2, "valid");
+    assertClose(await fusedConv3x3(x, k, 2).data(), await ref(x, k).data(), {
+      atol: 1e-4,
+      rtol: 1e-4,
+      what: "conv3x3 value",
+    });
+    const g = tf.grads((xx: tf.Tensor, kk: tf.Tensor) => tf.sum(tf.mul(fusedConv3x3(xx, kk, 2), G)))([x, k]);
+    const gr = tf.grads((xx: tf.Tensor, kk: tf.Tensor) => tf.sum(tf.mul(ref(xx, kk), G)))([x, k]);
+    for (let j = 0; j < 2; j++) {
+      assertClose(await g[j].data(), await gr[j].data(), {
+        atol: 1e-4,
+        rtol: 1e-4,
+        what: `conv3x3 gradient ${j}`,
+      });
+    }
+    tf.dispose([x, k, G, ...g, ...gr]);
+  } finally {
+    disableWasmMatmul();
+  }
+  ok(!wasmMatmulEnabled());
 });
