@@ -13,7 +13,13 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
-import { linearGradWasm, matmulRowsJs, matmulRowsWasm } from "./fused_matmul.ts";
+import {
+  batchMatMulWasm,
+  linearGradWasm,
+  matmulRowsJs,
+  matmulRowsWasm,
+  wasmMatmulEnabled,
+} from "./fused_matmul.ts";
 
 type GradFn = Parameters<typeof tf.customGrad>[0];
 
@@ -705,6 +711,7 @@ export function fusedAttention(q: tf.Tensor, k: tf.Tensor, v: tf.Tensor, scale: 
     return tf.matMul(tf.softmax(tf.matMul(tf.mul(q, scale), k, false, true)), v) as tf.Tensor4D;
   }
   const nb = b * h;
+  if (wasmMatmulEnabled()) return attentionWasm(q, k, v, scale);
   const f = tf.customGrad(
     ((qq: tf.Tensor, kk: tf.Tensor, vv: tf.Tensor) => {
       const qv = vals(qq);
@@ -764,6 +771,72 @@ export function fusedAttention(q: tf.Tensor, k: tf.Tensor, v: tf.Tensor, scale: 
         return [make(dq, qq.shape), make(dk, kk.shape), make(dv, vv.shape)];
       };
       return { value: make(o, [b, h, n, d]), gradFunc };
+    }) as unknown as GradFn,
+  );
+  return f(q, k, v) as tf.Tensor4D;
+}
+
+/**
+ * `fusedAttention` with its five matrix products through the wasm backend's BatchMatMul
+ * (`enableWasmMatmul()`); softmax and `dS` stay in JS. Same maths as the JS kernel above.
+ */
+function attentionWasm(q: tf.Tensor, k: tf.Tensor, v: tf.Tensor, scale: number): tf.Tensor4D {
+  const [b, h, n, d] = q.shape;
+  const nb = b * h;
+  const bmm = (
+    x: Float32Array,
+    y: Float32Array,
+    m: number,
+    K: number,
+    nc: number,
+    ta = false,
+    tb = false,
+  ) => {
+    const r = batchMatMulWasm(x, y, nb, m, K, nc, ta, tb);
+    if (!r) throw new Error("fusedAttention: the wasm matmul path was turned off during a step");
+    return r;
+  };
+  const f = tf.customGrad(
+    ((qq: tf.Tensor, kk: tf.Tensor, vv: tf.Tensor) => {
+      const qv = vals(qq);
+      const kv = vals(kk);
+      const vv_ = vals(vv);
+      // P = softmax(scale·Q·Kᵀ) row-wise
+      const p = bmm(qv, kv, n, d, n, false, true);
+      for (let row = 0; row < nb * n; row++) {
+        const o = row * n;
+        let m = -Infinity;
+        for (let j = 0; j < n; j++) {
+          const s = p[o + j] * scale;
+          p[o + j] = s;
+          if (s > m) m = s;
+        }
+        let sum = 0;
+        for (let j = 0; j < n; j++) {
+          const e = Math.exp(p[o + j] - m);
+          p[o + j] = e;
+          sum += e;
+        }
+        const inv = 1 / sum;
+        for (let j = 0; j < n; j++) p[o + j] *= inv;
+      }
+      const out = bmm(p, vv_, n, n, d); // O = P·V
+      const gradFunc = (dy: tf.Tensor) => {
+        const g = vals(dy);
+        const dv = bmm(p, g, n, n, d, true); // dV = Pᵀ·dO
+        const ds = bmm(g, vv_, n, d, n, false, true); // dP = dO·Vᵀ
+        // dS = scale·P ⊙ (dP − rowsum(dP ⊙ P))
+        for (let row = 0; row < nb * n; row++) {
+          const o = row * n;
+          let dot = 0;
+          for (let j = 0; j < n; j++) dot += ds[o + j] * p[o + j];
+          for (let j = 0; j < n; j++) ds[o + j] = p[o + j] * (ds[o + j] - dot) * scale;
+        }
+        const dq = bmm(ds, kv, n, n, d); // dQ = dS·K
+        const dk = bmm(ds, qv, n, n, d, true); // dK = dSᵀ·Q
+        return [make(dq, qq.shape), make(dk, kk.shape), make(dv, vv.shape)];
+      };
+      return { value: make(out, [b, h, n, d]), gradFunc };
     }) as unknown as GradFn,
   );
   return f(q, k, v) as tf.Tensor4D;

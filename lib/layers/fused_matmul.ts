@@ -142,7 +142,8 @@ let wasmMM: WasmMM | null = null;
 
 /**
  * Opt-in: lets the cpu backend's fused linear layers (`fusedLinear`, `fusedConv3x3` in `fused.ts`) run their
- * larger matrix products (forward `K ≥ 4`; backward `K·o ≥ 512`) through the `BatchMatMul` kernel of tfjs's
+ * larger matrix products (forward `K ≥ 4`; backward `K·o ≥ 512`), and `fusedAttention` its five batched
+ * products (`Q·Kᵀ`, `P·V`, `Pᵀ·dO`, `dO·Vᵀ`, `dS·K`, `dSᵀ·Q`), through the `BatchMatMul` kernel of tfjs's
  * wasm backend (XNNPACK, SIMD): operands are copied into the wasm heap and the product copied back, all
  * inside one cpu-side kernel, so tensors stay on the active backend. About 2.6× on the forward and 1.5× on
  * the backward of merba-tiny's linear shapes (BENCHMARKS.md `## Model`). Float32 products in another
@@ -187,7 +188,10 @@ export function wasmMatmulEnabled(): boolean {
   return wasmMM !== null;
 }
 
-/** `a [m, K] · b [K, nc]` through the wasm backend's BatchMatMul. */
+/**
+ * Batched `op(a)·op(b)` through the wasm backend's BatchMatMul: `a [batch, m, K]` (`[batch, K, m]` when
+ * `ta`), `b [batch, K, nc]` (`[batch, nc, K]` when `tb`) → `[batch, m, nc]`.
+ */
 function wasmGemm(
   mm: WasmMM,
   a: Float32Array,
@@ -195,15 +199,20 @@ function wasmGemm(
   m: number,
   K: number,
   nc: number,
+  batch = 1,
+  ta = false,
+  tb = false,
 ): Float32Array {
   const be = mm.backend;
-  const A = { dataId: be.write(a, [1, m, K], "float32"), shape: [1, m, K], dtype: "float32" as const };
-  const B = { dataId: be.write(b, [1, K, nc], "float32"), shape: [1, K, nc], dtype: "float32" as const };
+  const sa = ta ? [batch, K, m] : [batch, m, K];
+  const sb = tb ? [batch, nc, K] : [batch, K, nc];
+  const A = { dataId: be.write(a, sa, "float32"), shape: sa, dtype: "float32" as const };
+  const B = { dataId: be.write(b, sb, "float32"), shape: sb, dtype: "float32" as const };
   let out: tf.TensorInfo | null = null;
   try {
     out = mm.kernel({
       inputs: { a: A, b: B },
-      attrs: { transposeA: false, transposeB: false },
+      attrs: { transposeA: ta, transposeB: tb },
       backend: be,
     }) as tf.TensorInfo;
     return Float32Array.from(be.readSync(out.dataId) as Float32Array);
@@ -212,6 +221,25 @@ function wasmGemm(
     be.disposeData(B.dataId);
     if (out) be.disposeData(out.dataId);
   }
+}
+
+/**
+ * Batched matrix product through the wasm path when it is on, else `null`: `a [batch, m, K]` (stored
+ * `[batch, K, m]` when `transposeA`), `b [batch, K, nc]` (stored `[batch, nc, K]` when `transposeB`) →
+ * `[batch, m, nc]` (used by `fusedAttention`).
+ */
+export function batchMatMulWasm(
+  a: Float32Array,
+  b: Float32Array,
+  batch: number,
+  m: number,
+  K: number,
+  nc: number,
+  transposeA = false,
+  transposeB = false,
+): Float32Array | null {
+  if (!wasmMM) return null;
+  return wasmGemm(wasmMM, a, b, m, K, nc, batch, transposeA, transposeB);
 }
 
 /**

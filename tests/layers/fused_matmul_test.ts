@@ -17,7 +17,7 @@ import {
   transposeJs,
   wasmMatmulEnabled,
 } from "../../lib/layers/fused_matmul.ts";
-import { fusedConv3x3, fusedLinear } from "../../lib/layers/fused.ts";
+import { fusedAttention, fusedConv3x3, fusedLinear } from "../../lib/layers/fused.ts";
 
 await tf.setBackend("cpu");
 
@@ -118,7 +118,7 @@ Deno.test("fusedLinear (cpu kernels) equals tf.matMul + add, values and gradient
   await linearAgainstTfOps([[7, 5, 3], [130, 16, 33]]);
 });
 
-Deno.test("enableWasmMatmul: fusedLinear and fusedConv3x3 on the cpu backend through XNNPACK equal the tf-op maths", async () => {
+Deno.test("enableWasmMatmul: fusedLinear, fusedConv3x3, fusedAttention on the cpu backend through XNNPACK equal the tf-op maths", async () => {
   const on = await enableWasmMatmul();
   try {
     ok(tf.getBackend() === "cpu", `enableWasmMatmul left the backend at ${tf.getBackend()}`);
@@ -149,6 +149,36 @@ Deno.test("enableWasmMatmul: fusedLinear and fusedConv3x3 on the cpu backend thr
       });
     }
     tf.dispose([x, k, G, ...g, ...gr]);
+    for (const shape of [[2, 2, 49, 8], [1, 1, 4, 16]]) {
+      const [q, kk, v] = [31, 32, 33].map((sd) => tf.randomNormal(shape, 0, 1, "float32", sd));
+      const Go = tf.randomNormal(shape, 0, 1, "float32", 34);
+      const scale = 1 / Math.sqrt(shape[3]);
+      const refA = (a: tf.Tensor, bb: tf.Tensor, c: tf.Tensor) =>
+        tf.matMul(tf.softmax(tf.matMul(tf.mul(a, scale), bb, false, true)), c);
+      assertClose(await fusedAttention(q, kk, v, scale).data(), await refA(q, kk, v).data(), {
+        atol: 1e-5,
+        rtol: 1e-4,
+        what: `attention ${shape} value`,
+      });
+      const ga = tf.grads((a: tf.Tensor, bb: tf.Tensor, c: tf.Tensor) =>
+        tf.sum(tf.mul(fusedAttention(a, bb, c, scale), Go))
+      )([q, kk, v]);
+      const gra = tf.grads((a: tf.Tensor, bb: tf.Tensor, c: tf.Tensor) => tf.sum(tf.mul(refA(a, bb, c), Go)))(
+        [
+          q,
+          kk,
+          v,
+        ],
+      );
+      for (let j = 0; j < 3; j++) {
+        assertClose(await ga[j].data(), await gra[j].data(), {
+          atol: 1e-5,
+          rtol: 1e-4,
+          what: `attention ${shape} gradient ${j}`,
+        });
+      }
+      tf.dispose([q, kk, v, Go, ...ga, ...gra]);
+    }
   } finally {
     disableWasmMatmul();
   }
