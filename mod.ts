@@ -386,6 +386,8 @@ export {
   fusedSilu,
   fusedSoftmax,
 } from "./lib/layers/fused.ts";
+/** Opt-in XNNPACK (tfjs wasm backend) matmuls for the cpu backend's fused linear, conv3x3 and attention kernels. */
+export { disableWasmMatmul, enableWasmMatmul, wasmMatmulEnabled } from "./lib/layers/fused_matmul.ts";
 /** MERba model: createMerba(name | config, overrides), variant registry, explain() maps, summary(). */
 export { createMerba, MerbaModel } from "./lib/models/merba.ts";
 export type {
