@@ -9,8 +9,9 @@
  *   deno run -A bench/train_step_bench.ts [--model merba-tiny] [--batch 32] [--steps 10] [--backends cpu,webgpu,wasm]
  *     [--scanSet vmamba4] [--overrides '{"mlpRatio": 1}'] [--wasmMatmul]
  *
- * `--wasmMatmul`: on the cpu backend, also time the same model with `enableWasmMatmul()` (linear-layer
- * products through XNNPACK, lib/layers/fused_matmul.ts), model rows interleaved A, B, A, B in the same run.
+ * `--wasmMatmul`: on the cpu backend, time the model with the JS kernels and with `enableWasmMatmul()`
+ * (linear, conv3x3 and attention products through XNNPACK, lib/layers/fused_matmul.ts), alternating every
+ * step in the same run (two rows).
  *
  * @module
  */
@@ -86,6 +87,54 @@ async function timeSteps(step: StepFn, vars: tf.Variable[], h: number, w: number
   return { ms, cpuMs, peakBytes, peakTensors };
 }
 
+/**
+ * `--wasmMatmul`: the same step alternately with the JS kernels and with `enableWasmMatmul()`, switching
+ * every step (one optimiser, same data), so both variants see the same load; per-variant medians.
+ */
+async function timeInterleaved(step: StepFn, vars: tf.Variable[], h: number, w: number, nClasses: number) {
+  const opt = tf.train.adam(1e-3);
+  const x = tf.randomUniform([batch, h, w, 3]) as tf.Tensor4D;
+  const y = tf.randomUniform([batch], 0, nClasses, "int32") as tf.Tensor1D;
+  const variants = [
+    { variant: " (JS kernels, steps interleaved)", on: false },
+    { variant: " + wasm matmul (steps interleaved)", on: true },
+  ].map((v) => ({ ...v, walls: [] as number[], cpus: [] as number[], peakBytes: 0, peakTensors: 0 }));
+  const one = async (v: (typeof variants)[number]) => {
+    if (v.on) await enableWasmMatmul();
+    else disableWasmMatmul();
+    const t0 = performance.now();
+    const c0 = process.cpuUsage();
+    const { value, grads } = tf.variableGrads(() => step(x, y), vars);
+    const m = tf.memory();
+    v.peakBytes = Math.max(v.peakBytes, m.numBytes);
+    v.peakTensors = Math.max(v.peakTensors, m.numTensors);
+    opt.applyGradients(grads as never);
+    await value.data();
+    tf.dispose([value, ...Object.values(grads)]);
+    const c1 = process.cpuUsage(c0);
+    return { wall: performance.now() - t0, cpu: (c1.user + c1.system) / 1000 };
+  };
+  for (let i = 0; i < warmup; i++) for (const v of variants) await one(v);
+  for (let i = 0; i < steps; i++) {
+    for (const v of variants) {
+      const r = await one(v);
+      v.walls.push(r.wall);
+      v.cpus.push(r.cpu);
+    }
+  }
+  disableWasmMatmul();
+  opt.dispose();
+  tf.dispose([x, y]);
+  const median = (a: number[]) => [...a].sort((p, q) => p - q)[Math.floor(a.length / 2)];
+  return variants.map((v) => ({
+    variant: v.variant,
+    ms: median(v.walls),
+    cpuMs: median(v.cpus),
+    peakBytes: v.peakBytes,
+    peakTensors: v.peakTensors,
+  }));
+}
+
 const rows: Row[] = [];
 const backends = values.backends!.split(",");
 const gpu = await hasWebGPU();
@@ -127,16 +176,17 @@ for (const backend of backends) {
   const model = createMerba(values.model!, over);
   const [h, w] = model.config.inputSize;
   const step: StepFn = (x, y) => tf.tidy(() => model.loss(model.apply(x, { training: true }), y));
-  const variants = values.wasmMatmul && backend === "cpu"
-    ? ["", " + wasm matmul", "", " + wasm matmul"]
-    : [""];
-  for (const variant of variants) {
-    if (variant && !(await enableWasmMatmul())) continue;
-    const r = await timeSteps(step, model.trainableWeights(), h, w, model.config.classes.fine.length);
-    disableWasmMatmul();
+  const label = `${values.model}${Object.keys(over).length ? ` ${JSON.stringify(over)}` : ""}`;
+  const timed = values.wasmMatmul && backend === "cpu" && await enableWasmMatmul()
+    ? await timeInterleaved(step, model.trainableWeights(), h, w, model.config.classes.fine.length)
+    : [{
+      ...await timeSteps(step, model.trainableWeights(), h, w, model.config.classes.fine.length),
+      variant: "",
+    }];
+  for (const r of timed) {
     rows.push({
       backend,
-      what: `${values.model}${Object.keys(over).length ? ` ${JSON.stringify(over)}` : ""}${variant}`,
+      what: `${label}${r.variant}`,
       params: model.countParams(),
       msPerStep: r.ms,
       cpuMsPerStep: r.cpuMs,
