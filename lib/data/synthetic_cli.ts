@@ -8,7 +8,9 @@
  * ```
  *
  * Output is byte-identical for the same options. Options: `--out DIR` (default `data/synthetic`),
- * `--seed N`, `--subjects N`, `--astronaut N` (astronaut-based subjects), `--size PX`, `--no-flow`.
+ * `--seed N`, `--subjects N`, `--astronaut N` (astronaut-based subjects), `--size PX`, `--no-flow`, and
+ * `--options JSON` for any other {@link SyntheticOptions} field (difficulty knobs), e.g.
+ * `--options '{"intensity":[1,2.5],"headMotion":{"translation":0.3,"rotationDeg":0.3,"scale":0.003}}'`.
  *
  * @module
  */
@@ -31,13 +33,15 @@ export async function main(args: string[]): Promise<void> {
       subjects: { type: "string" },
       astronaut: { type: "string" },
       size: { type: "string" },
+      options: { type: "string" },
       "no-flow": { type: "boolean" },
       help: { type: "boolean", short: "h" },
     },
   });
   if (values.help) {
     console.log(
-      "usage: deno task synth [--out DIR] [--seed N] [--subjects N] [--astronaut N] [--size PX] [--no-flow]",
+      "usage: deno task synth [--out DIR] [--seed N] [--subjects N] [--astronaut N] [--size PX] " +
+        "[--options JSON] [--no-flow]",
     );
     return;
   }
@@ -47,7 +51,19 @@ export async function main(args: string[]): Promise<void> {
     if (!Number.isInteger(n)) throw new RangeError(`--${name}: expected an integer, got "${v}"`);
     return n;
   };
-  const opts: Partial<SyntheticOptions> = {};
+  let opts: Partial<SyntheticOptions> = {};
+  if (values.options !== undefined) {
+    try {
+      opts = JSON.parse(values.options);
+    } catch (e) {
+      throw new RangeError(
+        `--options: expected a JSON object of SyntheticOptions fields: ${(e as Error).message}`,
+      );
+    }
+    if (opts === null || typeof opts !== "object" || Array.isArray(opts)) {
+      throw new RangeError("--options: expected a JSON object of SyntheticOptions fields");
+    }
+  }
   const seed = int("seed", values.seed);
   if (seed !== undefined) opts.seed = seed;
   const subjects = int("subjects", values.subjects);
