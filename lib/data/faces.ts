@@ -203,9 +203,9 @@ export function eyeCentres(landmarks: readonly Point[]): [Point, Point] {
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import { CANONICAL_LANDMARKS_68, eyeCrop, toCropCoords } from "./faces.ts";
- * // The canonical template (unit square) scaled to 100 px maps onto itself.
- * const pts = CANONICAL_LANDMARKS_68.map((p) => ({ x: 100 * p.x, y: 100 * p.y }));
+ * import { canonicalLandmarks, eyeCrop, toCropCoords } from "./faces.ts";
+ * // The canonical layout of a 100-px input is already eye-cropped: it maps onto itself.
+ * const pts = canonicalLandmarks(100);
  * const crop = eyeCrop(pts, 100);
  * const back = toCropCoords(pts, crop);
  * assert.ok(Math.abs(back[30].x - pts[30].x) < 1e-6 && Math.abs(back[30].y - pts[30].y) < 1e-6);

@@ -169,8 +169,8 @@ export interface WindowLabels {
  * ```ts
  * import assert from "node:assert/strict";
  * import { defaultFaceRegions, labelWindows } from "./regions.ts";
- * const w = labelWindows(defaultFaceRegions(28), [4, 4]);
- * assert.equal(w.labels.length, 16);
+ * const w = labelWindows(defaultFaceRegions(28), [7, 7]); // 4x4-pixel windows
+ * assert.equal(w.labels.length, 49);
  * assert.ok(w.labels.includes("mouth") && w.labels.includes("eyes"));
  * ```
  */
