@@ -48,8 +48,7 @@ export function merbaFactory(
     name: typeof nameOrConfig === "string" ? nameOrConfig : null,
     config: (classes, inputSize) =>
       resolveMerbaConfig(nameOrConfig, fill(classes, inputSize, 0)) as unknown as Record<string, unknown>,
-    create: (classes, inputSize, seed) =>
-      createMerba(nameOrConfig, fill(classes, inputSize, seed)),
+    create: (classes, inputSize, seed) => createMerba(nameOrConfig, fill(classes, inputSize, seed)),
     ...(save ? { save } : {}),
   };
 }
