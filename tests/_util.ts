@@ -36,7 +36,9 @@ export function assertClose(
   if (worst >= 0) {
     throw new Error(
       `${what}: index ${worst}: got ${actual[worst]}, expected ${expected[worst]} ` +
-        `(|diff| ${Math.abs(actual[worst] - expected[worst]).toExponential(3)} > atol ${atol} + rtol ${rtol}·|e|)`,
+        `(|diff| ${
+          Math.abs(actual[worst] - expected[worst]).toExponential(3)
+        } > atol ${atol} + rtol ${rtol}·|e|)`,
     );
   }
 }
