@@ -21,6 +21,8 @@ import { loadFlowDataset } from "../data/cache.ts";
 import type { MerbaOverrides } from "../models/config.ts";
 import { collectVersions, runLoso } from "./loso.ts";
 import { merbaFactory } from "./merba_factory.ts";
+import { saveMerba } from "../models/io.ts";
+import type { MerbaModel } from "../models/merba.ts";
 import { ProgressBar } from "./progress.ts";
 import { mergeRuns, summaryMarkdown } from "./results.ts";
 import { TrainingDivergedError } from "./trainer.ts";
@@ -54,7 +56,7 @@ train options:
   --shard I/N             run shard I of N (1-based; round-robin over folds)
   --out DIR               run directory (run.json, folds/, results.json, summary.md); resumes if present
   --restart               re-run folds already in --out
-  --save-weights          keep each fold's final weights
+  --save-weights          keep each fold's final weights (folds/fold-NNN-weights/, read with loadMerba)
   --backend NAME          cpu | webgpu | wasm | auto (default: MERBA_BACKEND or auto)
   --quiet                 no progress bar
   --jobs N                run N shards as parallel processes (one core each) into DIR/shard-i, then merge
@@ -157,11 +159,6 @@ export async function trainCommand(args: string[]): Promise<number> {
     }
     return await parallelJobs(args, jobs, values.out);
   }
-  if (values["save-weights"]) {
-    throw new UsageError(
-      "--save-weights needs saveMerba from lib/models, which this build does not provide yet",
-    );
-  }
   const info = await initBackend({ backend: values.backend as BackendName | undefined, quiet: values.quiet });
   const ds = await loadDatasetArg(values.dataset, values.protocol);
   const gradClip = num("grad-clip", values["grad-clip"], 5, { min: 0 });
@@ -180,7 +177,11 @@ export async function trainCommand(args: string[]): Promise<number> {
   const folds = values.folds?.split(",").map((s) => s.trim()).filter((s) => s !== "").map((s) =>
     /^\d+$/.test(s) ? Number(s) : s
   );
-  const model = merbaFactory(values.config, parseOverrides(values.set));
+  const model = merbaFactory(
+    values.config,
+    parseOverrides(values.set),
+    (m, dir) => saveMerba(m as MerbaModel, dir),
+  );
   const opts = {
     model,
     train,
@@ -194,6 +195,7 @@ export async function trainCommand(args: string[]): Promise<number> {
     shard: values.shard,
     outDir: values.out,
     restart: values.restart,
+    saveWeights: values["save-weights"],
   };
   const chosen = selectFolds(losoSplits(ds.subjects), { folds, shard: values.shard });
   const stepsPerFold = (f: { train: number[] }) => Math.ceil(f.train.length / train.batchSize) * train.epochs;

@@ -48,9 +48,9 @@ export interface RunSpec {
   evaluation: EvaluationSpec;
   /** Base seed (fold seeds derive from it and the subject key). */
   seed: number;
-  /** Whether fold weights are saved. */
+  /** Whether fold weights are saved (not part of the key). */
   saveWeights: boolean;
-  /** Hash of everything above. */
+  /** Hash of everything above except saveWeights. */
   key: string;
 }
 
@@ -161,9 +161,12 @@ export function stableHash(value: unknown): string {
   return h.toString(16).padStart(16, "0");
 }
 
-/** Computes `key` for a spec (hash of everything but the key). */
+/**
+ * Computes `key` for a spec: a hash of everything that changes results (not the key itself, and not
+ * `saveWeights`, so shards may differ in whether they keep weights).
+ */
 export function specKey(spec: Omit<RunSpec, "key">): string {
-  const { key: _drop, ...rest } = spec as RunSpec;
+  const { key: _drop, saveWeights: _w, ...rest } = spec as RunSpec;
   return stableHash(rest);
 }
 

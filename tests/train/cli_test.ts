@@ -3,6 +3,7 @@ import * as tf from "@tensorflow/tfjs";
 import { join } from "node:path";
 import { main, parseOverrides } from "../../lib/train/cli.ts";
 import { saveFlowDataset } from "../../lib/data/cache.ts";
+import { loadMerba } from "../../lib/models/io.ts";
 import { runLoso } from "../../lib/train/loso.ts";
 import { formatDuration, ProgressBar } from "../../lib/train/progress.ts";
 import { linearFactory, toyDataset } from "./_fixtures.ts";
@@ -121,8 +122,11 @@ Deno.test("cli train on a dataset file: one process and --jobs 2 give the same p
     "cpu",
     "--quiet",
   ];
-  const one = await capture(() => main(["train", ...args, "--out", join(dir, "one")]));
+  const one = await capture(() => main(["train", ...args, "--save-weights", "--out", join(dir, "one")]));
   assert.equal(one.code, 0, one.err);
+  const back = await loadMerba(join(dir, "one", "folds", "fold-003-weights"));
+  assert.equal(back.config.inputSize[0], 28);
+  back.dispose();
   assert.match(one.out, /Folds: 4\/4 \(complete\)/);
   const par = await capture(() => main(["train", ...args, "--jobs", "2", "--out", join(dir, "par")]));
   assert.equal(par.code, 0, par.err);
@@ -132,7 +136,7 @@ Deno.test("cli train on a dataset file: one process and --jobs 2 give the same p
   assert.deepEqual(b.coarseMetrics, a.coarseMetrics);
   assert.equal(b.spec.key, a.spec.key);
   // a second call resumes every fold instead of training again
-  const again = await capture(() => main(["train", ...args, "--out", join(dir, "one")]));
+  const again = await capture(() => main(["train", ...args, "--save-weights", "--out", join(dir, "one")]));
   assert.equal((again.err.match(/\[resumed\]/g) ?? []).length, 4);
   await Deno.remove(dir, { recursive: true });
 });
