@@ -316,8 +316,9 @@ export {
   writeResults,
 } from "./lib/train/results.ts";
 export type { EvaluationSpec, FoldRecord, LosoResults, RunSpec, Versions } from "./lib/train/results.ts";
-/** Terminal progress bar with ETA (CLI). */
-export { formatDuration, ProgressBar } from "./lib/train/progress.ts";
+/** Terminal progress bar with rate and ETA (CLI tools: preprocess, synth, train). */
+export { formatDuration, ProgressBar, renderProgress } from "./lib/progress.ts";
+export type { ProgressBarOptions, ProgressSink } from "./lib/progress.ts";
 
 // ---- model (lib/ops/windows.ts, lib/ops/scan_orders.ts, lib/layers/, lib/models/) ----
 /** Window partition/reverse (MambaVision token order, zero padding) and the cached index-map gather they use. */

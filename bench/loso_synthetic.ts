@@ -23,7 +23,7 @@ import { losoSplits, selectFolds } from "../lib/data/loso.ts";
 import { computeMetrics } from "../lib/train/metrics.ts";
 import { runLoso } from "../lib/train/loso.ts";
 import { merbaFactory } from "../lib/train/merba_factory.ts";
-import { formatDuration } from "../lib/train/progress.ts";
+import { formatDuration } from "../lib/progress.ts";
 import type { MerbaOverrides } from "../lib/models/config.ts";
 import { losoBaseline } from "./baseline_linear.ts";
 
@@ -133,8 +133,8 @@ for (const name of values.variants!.split(",")) {
     `| merba-tiny ${name} ${JSON.stringify(ov)} | ${train.epochs} | ${f3(m.uf1)} | ${f3(m.uar)} | ${
       f3(m.accuracy)
     } | ` +
-      `${f3(cm.uf1)} | ${f3(cm.uar)} | ${formatDuration(res.timing.foldSecondsTotal)} (this call ${
-        formatDuration(wall)
+      `${f3(cm.uf1)} | ${f3(cm.uar)} | ${formatDuration(res.timing.foldSecondsTotal * 1000)} (this call ${
+        formatDuration(wall * 1000)
       }) |`,
   );
 }

@@ -18,7 +18,7 @@ import "@tensorflow/tfjs-backend-webgpu";
 import type { FlowDataset } from "../lib/data/types.ts";
 import { createMerba } from "../lib/models/merba.ts";
 import { parseOverrides } from "../lib/train/cli.ts";
-import { formatDuration } from "../lib/train/progress.ts";
+import { formatDuration } from "../lib/progress.ts";
 import { type TrainableModel, trainModel } from "../lib/train/trainer.ts";
 
 const { values } = parseArgs({
@@ -129,7 +129,7 @@ for (const backend of values.backends!.split(",")) {
       r.msPerStep.toFixed(0)
     } | ` +
       `${r.sps.toFixed(1)} | ${base.sps.toFixed(0)} | ${(r.sps / base.sps).toFixed(3)} | ` +
-      `${formatDuration(projS)} (${epochsProj} epochs) |`,
+      `${formatDuration(projS * 1000)} (${epochsProj} epochs) |`,
   );
 }
 console.log(

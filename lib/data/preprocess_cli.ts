@@ -38,7 +38,7 @@ import { getProtocol, PROTOCOLS } from "./protocols.ts";
 import { parseShard } from "./loso.ts";
 import { resizeArea } from "./image.ts";
 import type { GrayImage } from "./types.ts";
-import { ProgressBar, type ProgressSink } from "./progress.ts";
+import { ProgressBar, type ProgressSink } from "../progress.ts";
 import { DatasetError } from "./types.ts";
 
 /** Default protocol per `--dataset`. */

@@ -15,7 +15,7 @@
  * @module
  */
 import { parseArgs } from "node:util";
-import { ProgressBar } from "../train/progress.ts";
+import { ProgressBar } from "../progress.ts";
 import {
   generateSyntheticDataset,
   SYNTHETIC_DIR,

@@ -23,7 +23,7 @@ import { collectVersions, runLoso } from "./loso.ts";
 import { merbaFactory } from "./merba_factory.ts";
 import { saveMerba } from "../models/io.ts";
 import type { MerbaModel } from "../models/merba.ts";
-import { ProgressBar } from "./progress.ts";
+import { ProgressBar } from "../progress.ts";
 import { mergeRuns, summaryMarkdown } from "./results.ts";
 import { TrainingDivergedError } from "./trainer.ts";
 import { losoSplits, selectFolds } from "../data/loso.ts";
@@ -224,6 +224,7 @@ export async function trainCommand(args: string[]): Promise<number> {
       else console.error(msg);
     },
   });
+  bar?.finish();
   console.log(summaryMarkdown(res));
   return 0;
 }

@@ -5,7 +5,6 @@ import { main, parseOverrides } from "../../lib/train/cli.ts";
 import { saveFlowDataset } from "../../lib/data/cache.ts";
 import { loadMerba } from "../../lib/models/io.ts";
 import { runLoso } from "../../lib/train/loso.ts";
-import { formatDuration, ProgressBar } from "../../lib/train/progress.ts";
 import { linearFactory, toyDataset } from "./_fixtures.ts";
 
 await tf.setBackend("cpu");
@@ -68,36 +67,6 @@ Deno.test("cli merge pools shard directories and flags missing folds", async () 
   assert.deepEqual(res.foldsDone, [0, 1, 3, 4]);
   assert.equal(res.complete, false);
   for (const d of [...dirs, out]) await Deno.remove(d, { recursive: true });
-});
-
-Deno.test("ProgressBar: ETA from the rate; throttled plain lines off a terminal; redraw on a terminal", () => {
-  const lines: string[] = [];
-  const mk = (tty: boolean) => ({
-    writeSync: (p: Uint8Array) => (lines.push(new TextDecoder().decode(p)), p.length),
-    isTerminal: () => tty,
-  });
-  let t = 0;
-  const bar = new ProgressBar(10, { out: mk(false), minIntervalMs: 5000, now: () => t, width: 10 });
-  t = 1000;
-  bar.update(1);
-  t = 2000;
-  bar.update(2); // within 5 s of the last line: not printed
-  t = 10000;
-  bar.update(5, "loss 0.1");
-  t = 12000;
-  bar.update(10);
-  assert.equal(lines.length, 3);
-  assert.equal(lines[0], "[#.........] 1/10 0:01 ETA 0:09\n");
-  assert.equal(lines[1], "[#####.....] 5/10 0:10 ETA 0:10 loss 0.1\n");
-  assert.match(lines[2], /10\/10 0:12 ETA 0:00\n$/);
-  lines.length = 0;
-  const tty = new ProgressBar(2, { out: mk(true), now: () => t, label: "x" });
-  tty.update(1);
-  assert.ok(lines[0].startsWith("\rx ["));
-  tty.update(2);
-  assert.ok(lines[1].endsWith("\n"));
-  assert.equal(formatDuration(59.6), "1:00");
-  assert.equal(formatDuration(NaN), "--:--");
 });
 
 Deno.test("cli train on a dataset file: one process and --jobs 2 give the same pooled results", async () => {

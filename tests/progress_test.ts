@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { formatDuration, ProgressBar, renderProgress } from "../../lib/data/progress.ts";
+import { formatDuration, ProgressBar, renderProgress } from "../lib/progress.ts";
 
 Deno.test("formatDuration and renderProgress", () => {
   assert.deepEqual([850, 14_000, 66_000, 7_380_000, -1, NaN].map(formatDuration), [
