@@ -7,7 +7,7 @@
  * - subjects: parametric faces (geometry ±6 %, skin tone, lighting gradient, texture) and faces built from
  *   the public-domain NASA astronaut portrait (scale, stretch, mirror, tone, gamma, lighting);
  * - per subject: sensor-noise level and expressivity;
- * - per sample: intensity of the expression (peak displacement about 0.5–2 px), optional AUs of the class,
+ * - per sample: intensity of the expression (peak displacement about 1–3.6 px), optional AUs of the class,
  *   one-sided expressions, a weak unrelated AU (co-activation noise), the neutral head pose of the clip and a
  *   small head motion between onset and apex (translation, rotation, scale: not class-informative), a global
  *   brightness change, and independent sensor noise in every frame.
@@ -94,16 +94,18 @@ export interface SyntheticOptions {
 }
 
 /**
- * Defaults: 14 subjects (3 astronaut-based), 80×80 frames, 188 samples. Tuned so that a linear
- * classifier on the 28×28×3 flow input stays well below a spatial model (see BENCHMARKS.md, "Synthetic
- * dataset").
+ * Defaults: 14 subjects (3 astronaut-based), 80×80 frames, 188 samples. Tuned (BENCHMARKS.md, "Synthetic
+ * dataset") so that the expressions are recoverable from TV-L1 flow (a small CNN reaches UF1 ≈ 0.92 in LOSO)
+ * while face placement and pose vary enough between subjects and clips that a linear read-out of the flow
+ * pixels stays well below (logistic regression ≈ 0.79). The first version (intensity 0.6–1.8 px, noise σ
+ * 0.8–2, onset→apex head motion 0.7 px) was noise-limited: no model reached 0.85 on it.
  */
 export const SYNTHETIC_DEFAULTS: Readonly<SyntheticOptions> = Object.freeze<SyntheticOptions>({
   seed: 2026,
   size: 80,
   subjects: 14,
   astronautSubjects: 3,
-  faceVariation: { scale: [0.78, 1.22], shift: 6 },
+  faceVariation: { scale: [0.72, 1.28], shift: 8 },
   counts: {
     anger: [2, 3],
     disgust: [3, 4],
@@ -111,14 +113,14 @@ export const SYNTHETIC_DEFAULTS: Readonly<SyntheticOptions> = Object.freeze<Synt
     happiness: [2, 3],
     surprise: [2, 3],
   },
-  intensity: [0.6, 1.8],
+  intensity: [1.2, 3.0],
   expressivity: [0.8, 1.2],
-  coActivation: 0.3,
+  coActivation: 0.15,
   coActivationWeight: [0.25, 0.5],
-  asymmetry: 0.15,
-  poseJitter: { translation: 2.5, rotationDeg: 3, scale: 0.04 },
-  headMotion: { translation: 0.7, rotationDeg: 0.8, scale: 0.008 },
-  noise: [0.8, 2],
+  asymmetry: 0.1,
+  poseJitter: { translation: 3.5, rotationDeg: 4, scale: 0.05 },
+  headMotion: { translation: 0.2, rotationDeg: 0.2, scale: 0.002 },
+  noise: [0.4, 1.0],
   gainJitter: 0.01,
   rawDir: "CASME2_RAW_selected",
   codingFile: "CASME2-coding-synthetic.xlsx",

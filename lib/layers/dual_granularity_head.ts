@@ -14,6 +14,7 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import { type LayerVariable, MerbaLayer, type MerbaLayerArgs, oneTensor } from "./base.ts";
+import { type LinearInit, linearInitSpec } from "./init.ts";
 import { BatchNorm } from "./batch_norm.ts";
 import { fusedMeanTokens } from "./fused.ts";
 
@@ -37,6 +38,8 @@ export interface DualGranularityHeadArgs extends MerbaLayerArgs {
   coarseLossWeight?: number;
   /** @default "argmax" */
   inference?: "argmax" | "masked";
+  /** Init of the linear kernels (see `LinearInit`). @default "truncNormal" (timm / MambaVision) */
+  linearInit?: LinearInit;
 }
 
 /** Head output: fine logits, and coarse logits when the coarse head is on. */
@@ -95,6 +98,7 @@ export class DualGranularityHead extends MerbaLayer {
   readonly coupling: "independent" | "conditioned";
   readonly coarseLossWeight: number;
   readonly inference: "argmax" | "masked";
+  readonly linearInit: LinearInit;
   private readonly norm: BatchNorm;
   private w: Record<string, LayerVariable> = {};
 
@@ -107,6 +111,8 @@ export class DualGranularityHead extends MerbaLayer {
     this.coupling = args.coupling ?? "conditioned";
     this.coarseLossWeight = args.coarseLossWeight ?? 1;
     this.inference = args.inference ?? "argmax";
+    this.linearInit = args.linearInit ?? "truncNormal";
+    linearInitSpec(this.linearInit, 1);
     if (!["independent", "conditioned"].includes(this.coupling)) {
       throw new RangeError(
         `dualGranularityHead: coupling must be independent or conditioned, got ${this.coupling}`,
@@ -122,14 +128,13 @@ export class DualGranularityHead extends MerbaLayer {
     const c = this.dim;
     const kf = this.classes.fine.length;
     const kc = this.classes.coarse.length;
-    const tn = { kind: "truncNormal", std: 0.02 } as const;
     this.norm.ensureBuilt([null, null, null, c]);
     const fineIn = this.coarse && this.coupling === "conditioned" ? c + kc : c;
     if (this.coarse) {
-      this.w.cW = this.param("coarse.kernel", [c, kc], tn);
+      this.w.cW = this.param("coarse.kernel", [c, kc], linearInitSpec(this.linearInit, c));
       this.w.cB = this.param("coarse.bias", [kc], { kind: "zeros" }, { decay: false });
     }
-    this.w.fW = this.param("fine.kernel", [fineIn, kf], tn);
+    this.w.fW = this.param("fine.kernel", [fineIn, kf], linearInitSpec(this.linearInit, fineIn));
     this.w.fB = this.param("fine.bias", [kf], { kind: "zeros" }, { decay: false });
   }
 

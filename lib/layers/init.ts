@@ -21,6 +21,29 @@ export type InitSpec =
    */
   | { kind: "dtBias"; dtMin: number; dtMax: number; floor: number };
 
+/**
+ * Initialisation of linear (and the mixer's depthwise conv) kernels:
+ * - `"lecun"`: truncated normal (±2σ) with σ = 1/√fan_in (LeCun normal): unit-scale activations at any width;
+ * - `"truncNormal"`: truncated normal with σ = 0.02 (timm / MambaVision `_init_weights`), tuned for widths of
+ *   hundreds of channels: at merba-tiny's 16–32 channels it makes every residual branch nearly silent;
+ * - `"torch"`: PyTorch's `nn.Linear`/`nn.Conv1d` default, U(±1/√fan_in) (kaiming_uniform with a = √5).
+ */
+export type LinearInit = "lecun" | "truncNormal" | "torch";
+
+/** The {@link InitSpec} of a kernel with fan-in `fanIn` under `kind` (see {@link LinearInit}). */
+export function linearInitSpec(kind: LinearInit, fanIn: number): InitSpec {
+  switch (kind) {
+    case "lecun":
+      return { kind: "truncNormal", std: 1 / Math.sqrt(fanIn) };
+    case "truncNormal":
+      return { kind: "truncNormal", std: 0.02 };
+    case "torch":
+      return { kind: "uniform", limit: 1 / Math.sqrt(fanIn) };
+    default:
+      throw new RangeError(`linearInit must be "lecun", "truncNormal" or "torch", got ${String(kind)}`);
+  }
+}
+
 /** mulberry32: small, fast, good enough for initialisation. Returns a function giving U[0, 1). */
 export function mulberry32(seed: number): () => number {
   let a = seed >>> 0;

@@ -16,6 +16,7 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import { type LayerVariable, MerbaLayer, type MerbaLayerArgs, oneTensor } from "./base.ts";
+import { type LinearInit, linearInitSpec } from "./init.ts";
 import { gelu, layerNorm, linear } from "./functional.ts";
 import { attentionProbs, fusedAddTokens, fusedAttention, fusedMeanTokens } from "./fused.ts";
 import { applyIndexMap, cachedIndexMap } from "../ops/windows.ts";
@@ -74,6 +75,8 @@ export interface InterWindowAttentionArgs extends MerbaLayerArgs {
   mode?: InterWindowMode;
   /** MLP ratio of the attention block (0 = no MLP). @default 2 */
   mlpRatio?: number;
+  /** Init of the linear kernels (see `LinearInit`). @default "truncNormal" (timm / MambaVision) */
+  linearInit?: LinearInit;
 }
 
 /** Output of {@link InterWindowAttention.forward}. */
@@ -110,6 +113,7 @@ export class InterWindowAttention extends MerbaLayer {
   /** Mode in effect (`windowToken` becomes `full` on a single window). */
   readonly effectiveMode: InterWindowMode;
   readonly mlpRatio: number;
+  readonly linearInit: LinearInit;
   private w: Record<string, LayerVariable> = {};
 
   constructor(args: InterWindowAttentionArgs) {
@@ -133,6 +137,8 @@ export class InterWindowAttention extends MerbaLayer {
     this.mode = mode;
     this.effectiveMode = mode === "windowToken" && rows * cols === 1 ? "full" : mode;
     this.mlpRatio = mlpRatio;
+    this.linearInit = args.linearInit ?? "truncNormal";
+    linearInitSpec(this.linearInit, 1);
   }
 
   override build(): void {
@@ -143,17 +149,17 @@ export class InterWindowAttention extends MerbaLayer {
     const nd = { decay: false };
     this.w.n1g = this.param("norm1.gamma", [c], { kind: "ones" }, nd);
     this.w.n1b = this.param("norm1.beta", [c], z, nd);
-    this.w.qkvW = this.param("qkv.kernel", [c, 3 * c], tn);
+    this.w.qkvW = this.param("qkv.kernel", [c, 3 * c], linearInitSpec(this.linearInit, c));
     this.w.qkvB = this.param("qkv.bias", [3 * c], z, nd);
-    this.w.projW = this.param("proj.kernel", [c, c], tn);
+    this.w.projW = this.param("proj.kernel", [c, c], linearInitSpec(this.linearInit, c));
     this.w.projB = this.param("proj.bias", [c], z, nd);
     if (this.mlpRatio > 0) {
       const hd = Math.max(1, Math.round(c * this.mlpRatio));
       this.w.n2g = this.param("norm2.gamma", [c], { kind: "ones" }, nd);
       this.w.n2b = this.param("norm2.beta", [c], z, nd);
-      this.w.fc1W = this.param("mlp.fc1.kernel", [c, hd], tn);
+      this.w.fc1W = this.param("mlp.fc1.kernel", [c, hd], linearInitSpec(this.linearInit, c));
       this.w.fc1B = this.param("mlp.fc1.bias", [hd], z, nd);
-      this.w.fc2W = this.param("mlp.fc2.kernel", [hd, c], tn);
+      this.w.fc2W = this.param("mlp.fc2.kernel", [hd, c], linearInitSpec(this.linearInit, hd));
       this.w.fc2B = this.param("mlp.fc2.bias", [c], z, nd);
     }
     if (this.effectiveMode === "windowToken") {

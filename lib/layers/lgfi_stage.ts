@@ -14,6 +14,7 @@ import * as tf from "@tensorflow/tfjs";
 import type { ScanSetSpec } from "../ops/scan_orders.ts";
 import { windowGrid, windowPartition, windowReverse } from "../ops/windows.ts";
 import { MerbaLayer, type MerbaLayerArgs, oneTensor } from "./base.ts";
+import type { LinearInit } from "./init.ts";
 import { InterWindowAttention, type InterWindowMode } from "./inter_window_attention.ts";
 import { LocalExtractor, type MixerOptions } from "./local_extractor.ts";
 import type { ScanMerge } from "./mamba_vision_mixer.ts";
@@ -38,6 +39,8 @@ export interface LgfiStageArgs extends MerbaLayerArgs {
   mlpRatio?: number;
   attnMlpRatio?: number;
   mixer?: MixerOptions;
+  /** Init of the blocks' and the attention's linear kernels. @default "truncNormal" */
+  linearInit?: LinearInit;
   /** Output channels of the downsampling conv; null = no downsampling (last stage). */
   downsampleTo?: number | null;
 }
@@ -96,6 +99,7 @@ export class LgfiStage extends MerbaLayer {
           shareScanParams: args.shareScanParams,
           mlpRatio: args.mlpRatio,
           mixer: args.mixer,
+          linearInit: args.linearInit,
           seed: this.seed + 100 * (i + 1),
         }),
       ));
@@ -109,6 +113,7 @@ export class LgfiStage extends MerbaLayer {
         windowTokens: args.windowSize ** 2,
         mode: args.interWindow ?? "windowToken",
         mlpRatio: args.attnMlpRatio,
+        linearInit: args.linearInit,
         seed: this.seed + 7,
       }),
     );

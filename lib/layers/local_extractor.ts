@@ -23,6 +23,7 @@ import {
   unpermuteTokens,
 } from "../ops/scan_orders.ts";
 import { type LayerVariable, MerbaLayer, type MerbaLayerArgs, oneTensor } from "./base.ts";
+import { type LinearInit, linearInitSpec } from "./init.ts";
 import { gelu, layerNorm, linear } from "./functional.ts";
 import {
   MambaVisionMixer,
@@ -53,6 +54,8 @@ export interface LocalExtractorArgs extends MerbaLayerArgs {
   shareScanParams?: boolean;
   /** MLP hidden ratio. @default 2 */
   mlpRatio?: number;
+  /** Init of the linear kernels (see `LinearInit`). @default "truncNormal" (timm / MambaVision); also the mixer's unless `mixer.linearInit` is set */
+  linearInit?: LinearInit;
   /** Mixer options. @default { dState: 8, dConv: 3, expand: 1, linearInit: "truncNormal" } (MambaVision Block) */
   mixer?: MixerOptions;
 }
@@ -79,6 +82,7 @@ export class LocalExtractor extends MerbaLayer {
   readonly merge: ScanMerge;
   readonly shareScanParams: boolean;
   readonly mlpRatio: number;
+  readonly linearInit: LinearInit;
   readonly mixers: MambaVisionMixer[];
   private readonly scanSpec: ScanSetSpec;
   private readonly mixerOpts: MixerOptions;
@@ -112,7 +116,9 @@ export class LocalExtractor extends MerbaLayer {
     this.merge = merge;
     this.shareScanParams = args.shareScanParams ?? false;
     this.mlpRatio = args.mlpRatio ?? 2;
-    this.mixerOpts = { dState: 8, dConv: 3, expand: 1, linearInit: "truncNormal", ...args.mixer };
+    this.linearInit = args.linearInit ?? "truncNormal";
+    linearInitSpec(this.linearInit, 1);
+    this.mixerOpts = { dState: 8, dConv: 3, expand: 1, linearInit: this.linearInit, ...args.mixer };
     const grid: [number, number] = [windowSize, windowSize];
     const base = { ...this.mixerOpts, dModel: dim, grid };
     if (scanScope === "ssm") {
@@ -144,14 +150,13 @@ export class LocalExtractor extends MerbaLayer {
   override build(inputShape: tf.Shape | tf.Shape[]): void {
     const c = this.dim;
     const hidden = Math.max(1, Math.round(c * this.mlpRatio));
-    const tn = { kind: "truncNormal", std: 0.02 } as const;
     this.norm1g = this.param("norm1.gamma", [c], { kind: "ones" }, { decay: false });
     this.norm1b = this.param("norm1.beta", [c], { kind: "zeros" }, { decay: false });
     this.norm2g = this.param("norm2.gamma", [c], { kind: "ones" }, { decay: false });
     this.norm2b = this.param("norm2.beta", [c], { kind: "zeros" }, { decay: false });
-    this.fc1w = this.param("mlp.fc1.kernel", [c, hidden], tn);
+    this.fc1w = this.param("mlp.fc1.kernel", [c, hidden], linearInitSpec(this.linearInit, c));
     this.fc1b = this.param("mlp.fc1.bias", [hidden], { kind: "zeros" }, { decay: false });
-    this.fc2w = this.param("mlp.fc2.kernel", [hidden, c], tn);
+    this.fc2w = this.param("mlp.fc2.kernel", [hidden, c], linearInitSpec(this.linearInit, hidden));
     this.fc2b = this.param("mlp.fc2.bias", [c], { kind: "zeros" }, { decay: false });
     if (this.scanScope === "mixer" && this.merge === "softmax" && this.orders.length > 1) {
       this.mergeLogits = this.param("merge_logits", [this.orders.length], { kind: "zeros" }, {

@@ -38,7 +38,7 @@ import {
 } from "../ops/scan_orders.ts";
 import { type LayerVariable, MerbaLayer, type MerbaLayerArgs, oneTensor } from "./base.ts";
 import { depthwiseConv1d, linear, silu } from "./functional.ts";
-import type { InitSpec } from "./init.ts";
+import { type InitSpec, type LinearInit, linearInitSpec } from "./init.ts";
 
 /** How the scan orders' outputs are merged back into one raster-order tensor. */
 export type ScanMerge = "mean" | "sum" | "softmax";
@@ -63,8 +63,8 @@ export interface MambaVisionMixerArgs extends MerbaLayerArgs {
   dtMin?: number;
   dtMax?: number;
   dtFloor?: number;
-  /** Linear/conv weight init: PyTorch defaults (standalone mixer) or trunc-normal(0.02) (MambaVision model). @default "torch" */
-  linearInit?: "torch" | "truncNormal";
+  /** Linear/conv weight init (see `LinearInit`): PyTorch defaults (standalone mixer), trunc-normal(0.02) (MambaVision model) or LeCun normal (merba models). @default "torch" */
+  linearInit?: LinearInit;
   /** Scan orders (scanScope "ssm"). @default "raster" */
   scanOrders?: ScanSetSpec;
   /** Token grid `[rows, cols]` of the sequence; required for orders other than raster. */
@@ -219,7 +219,7 @@ export class MambaVisionMixer extends MerbaLayer {
   readonly dtRank: number;
   readonly dtBias: "mambavision" | "mamba";
   readonly dtInit: "inverse-softplus" | "zero";
-  readonly linearInit: "torch" | "truncNormal";
+  readonly linearInit: LinearInit;
   readonly orders: ScanOrder[];
   readonly grid: [number, number] | null;
   readonly merge: ScanMerge;
@@ -290,6 +290,7 @@ export class MambaVisionMixer extends MerbaLayer {
     posInt("dtRank", this.dtRank);
     this.dtBias = dtBias;
     this.dtInit = dtInit;
+    linearInitSpec(linearInit, 1); // validates
     this.linearInit = linearInit;
     this.dtRange = [dtMin, dtMax, dtFloor];
     this.scanSpec = scanOrders;
@@ -307,11 +308,7 @@ export class MambaVisionMixer extends MerbaLayer {
   }
 
   private linInit(fanIn: number): InitSpec {
-    // PyTorch nn.Linear / nn.Conv1d default: kaiming_uniform(a=√5) = U(±1/√fan_in).
-    return this.linearInit === "torch" ? { kind: "uniform", limit: 1 / Math.sqrt(fanIn) } : {
-      kind: "truncNormal",
-      std: 0.02,
-    };
+    return linearInitSpec(this.linearInit, fanIn);
   }
 
   override build(inputShape: tf.Shape | tf.Shape[]): void {

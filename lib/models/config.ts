@@ -11,6 +11,7 @@ import { resolveScanSet } from "../ops/scan_orders.ts";
 import type { InterWindowMode } from "../layers/inter_window_attention.ts";
 import type { ScanMerge } from "../layers/mamba_vision_mixer.ts";
 import { checkHierarchy, type LabelHierarchy } from "../layers/dual_granularity_head.ts";
+import type { LinearInit } from "../layers/init.ts";
 
 /** One LGFI stage. */
 export interface StageConfig {
@@ -62,6 +63,13 @@ export interface MerbaConfig {
    */
   shareScanParams: boolean;
   mixer: MixerConfig;
+  /**
+   * Init of every linear kernel (mixer projections and depthwise convs, MLPs, attention, head): `"lecun"`
+   * (σ = 1/√fan_in, default), `"truncNormal"` (σ = 0.02, MambaVision/timm) or `"torch"` (U(±1/√fan_in)).
+   * MambaVision's σ = 0.02 is sized for hundreds of channels; at merba-tiny's 16–32 it leaves the residual
+   * branches and the scan nearly silent and training needs 2–4× the steps (BENCHMARKS.md, "Training and LOSO").
+   */
+  linearInit: LinearInit;
   /** Local extractor MLP ratio. */
   mlpRatio: number;
   /** Inter-window attention MLP ratio (0 = attention only). */
@@ -116,6 +124,7 @@ export const defaultMerbaConfig: Readonly<MerbaConfig> = Object.freeze({
   merge: "mean",
   shareScanParams: true,
   mixer: { dState: 8, dConv: 3, expand: 1, dtBias: "mambavision", dtInit: "inverse-softplus" },
+  linearInit: "lecun",
   mlpRatio: 2,
   attnMlpRatio: 2,
   interWindow: "windowToken",
@@ -287,5 +296,6 @@ export function validateMerbaConfig(c: MerbaConfig): void {
     throw new RangeError(`config.coarseLossWeight must be >= 0, got ${c.coarseLossWeight}`);
   }
   oneOf("inference", c.inference, ["argmax", "masked"]);
+  oneOf("linearInit", c.linearInit, ["lecun", "truncNormal", "torch"]);
   if (!Number.isInteger(c.seed)) throw new RangeError(`config.seed must be an integer, got ${c.seed}`);
 }

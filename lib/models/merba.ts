@@ -109,7 +109,8 @@ export class MerbaModel {
         shareScanParams: c.shareScanParams,
         mlpRatio: c.mlpRatio,
         attnMlpRatio: c.attnMlpRatio,
-        mixer: { ...c.mixer, linearInit: "truncNormal" },
+        mixer: c.mixer,
+        linearInit: c.linearInit,
         downsampleTo: next ? next.dim : null,
         seed: seed(`stages.${i}`),
         name: `stages.${i}`,
@@ -125,6 +126,7 @@ export class MerbaModel {
       coupling: c.headCoupling,
       coarseLossWeight: c.coarseLossWeight,
       inference: c.inference,
+      linearInit: c.linearInit,
       seed: seed("head"),
       name: "head",
     });

@@ -2,8 +2,8 @@
  * Command line for training and LOSO evaluation (`deno task train ...`, `deno task merge ...`).
  *
  * ```
- * deno task train --dataset synthetic --protocol synthetic-5class --config merba-tiny --epochs 30 --out out/loso
- * deno task train --dataset synthetic --config merba-tiny --epochs 30 --shard 2/4 --out out/loso    # one shard
+ * deno task train --dataset synthetic --protocol synthetic-5class --config merba-tiny --out out/loso        # recipe: 60 epochs, batch 32, lr 1e-2
+ * deno task train --dataset synthetic --config merba-tiny --shard 2/4 --out out/loso    # one shard
  * deno task train ... --folds 3,7,12           # fold indices (0-based, sorted subjects) or subject keys
  * deno task merge out/shard1 out/shard2 --out out/merged                                           # pool shards
  * ```
@@ -43,8 +43,8 @@ train options:
   --protocol NAME         synthetic: synthetic-5class (default) | synthetic-3class; files: must match the file
   --config NAME           model variant (default merba-tiny)
   --set KEY=JSON          config override, repeatable: --set scanSet='"raster"' --set coarseHead=false
-  --epochs N              fixed epoch count (default 30)
-  --batch-size N          (default 32)      --lr X (default 2e-3)     --weight-decay X (default 0.05)
+  --epochs N              fixed epoch count (default 60)
+  --batch-size N          (default 32)      --lr X (default 1e-2)     --weight-decay X (default 0.05)
   --warmup-epochs X       (default 1)       --grad-clip X (default 5; 0 = off)
   --class-balanced        weight the loss by n/(K n_c)
   --no-augment            no horizontal flip     --translate N   random shift up to N px (default 0)
@@ -163,9 +163,9 @@ export async function trainCommand(args: string[]): Promise<number> {
   const ds = await loadDatasetArg(values.dataset, values.protocol);
   const gradClip = num("grad-clip", values["grad-clip"], 5, { min: 0 });
   const train = {
-    epochs: num("epochs", values.epochs, 30, { int: true, min: 1 }),
+    epochs: num("epochs", values.epochs, 60, { int: true, min: 1 }),
     batchSize: num("batch-size", values["batch-size"], 32, { int: true, min: 1 }),
-    lr: num("lr", values.lr, 2e-3, { min: 0 }),
+    lr: num("lr", values.lr, 1e-2, { min: 0 }),
     weightDecay: num("weight-decay", values["weight-decay"], 0.05, { min: 0 }),
     warmupEpochs: num("warmup-epochs", values["warmup-epochs"], 1, { min: 0 }),
     gradClip: gradClip === 0 ? null : gradClip,

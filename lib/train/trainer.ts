@@ -18,7 +18,7 @@ import * as tf from "@tensorflow/tfjs";
 import type { FlowDataset } from "../data/types.ts";
 import { augmentBatch, type AugmentOptions, resolveAugment } from "./augment.ts";
 import { computeMetrics, type Metrics } from "./metrics.ts";
-import { AdamW, clipByGlobalNorm, globalNorm, type WeightGroups } from "./optimizer.ts";
+import { AdamW, globalNorm, type WeightGroups } from "./optimizer.ts";
 import { mulberry32, shuffleInPlace } from "./random.ts";
 import { warmupCosine } from "./schedule.ts";
 
@@ -375,9 +375,9 @@ export async function trainModel(
             { epoch, step, lastCheckpoint, history },
           );
         }
-        const applied = o.gradClip != null ? clipByGlobalNorm(grads, normNum, o.gradClip) : grads;
-        optimizer.step(applied);
-        if (applied !== grads) tf.dispose(Object.values(applied));
+        // global-norm clipping folded into the update (same result as clipByGlobalNorm, no extra tensors)
+        const gradScale = o.gradClip != null ? Math.min(1, o.gradClip / (normNum + 1e-6)) : 1;
+        optimizer.step(grads, { gradScale });
         tf.dispose([xb, yb, value, norm, pred!, ...Object.values(grads)]);
         lossSum += lossNum * b;
         seen += b;

@@ -142,6 +142,43 @@ Deno.test("deterministic init from the seed; summary, countParams and weight gro
   [a, b, c].forEach((m) => m.dispose());
 });
 
+Deno.test("linearInit: LeCun (default), MambaVision trunc-normal 0.02 and PyTorch uniform kernels", async () => {
+  await tf.setBackend("cpu");
+  // std of a kernel's values; truncation at ±2σ scales a normal's std by 0.8796
+  const std = async (m: MerbaModel, name: string) => {
+    const w = m.namedWeights().find((x) => x.name === name);
+    ok(w, `no weight ${name} in ${m.namedWeights().map((x) => x.name).join()}`);
+    const v = Array.from(await w.variable.read().data() as Float32Array);
+    const mean = v.reduce((a, b) => a + b, 0) / v.length;
+    const sd = Math.sqrt(v.reduce((a, b) => a + (b - mean) ** 2, 0) / v.length);
+    return { std: sd, max: Math.max(...v.map(Math.abs)) };
+  };
+  const lecun = createMerba("merba-tiny", {});
+  const tn = createMerba("merba-tiny", { linearInit: "truncNormal" });
+  const torch = createMerba("merba-tiny", { linearInit: "torch" });
+  deepStrictEqual(lecun.config.linearInit, "lecun");
+  // (name, fan-in): MLP of stage 0 (16 → 32 → 16), attention of stage 1 (32), mixer in_proj (16)
+  const kernels: [string, number][] = [
+    ["stages.0.blocks.0.mlp.fc1.kernel", 16],
+    ["stages.0.blocks.0.mlp.fc2.kernel", 32],
+    ["stages.1.attn.qkv.kernel", 32],
+    ["stages.0.blocks.0.mixer.in_proj.kernel", 16],
+  ];
+  for (const [name, fanIn] of kernels) {
+    // 512–3072 values: the sample std is within ±10 % of σ with overwhelming probability
+    const l = await std(lecun, name);
+    assertClose([l.std], [0.8796 / Math.sqrt(fanIn)], { rtol: 0.1, atol: 0, what: `${name} lecun std` });
+    ok(l.max <= 2 / Math.sqrt(fanIn) + 1e-7, `${name}: lecun values within ±2σ`);
+    const t = await std(tn, name);
+    assertClose([t.std], [0.8796 * 0.02], { rtol: 0.1, atol: 0, what: `${name} truncNormal std` });
+    const u = await std(torch, name);
+    assertClose([u.std], [1 / Math.sqrt(3 * fanIn)], { rtol: 0.1, atol: 0, what: `${name} torch std` });
+    ok(u.max <= 1 / Math.sqrt(fanIn), `${name}: torch values within ±1/√fan_in`);
+  }
+  throws(() => createMerba("merba-tiny", { linearInit: "xavier" as never }), /linearInit/);
+  [lecun, tn, torch].forEach((m) => m.dispose());
+});
+
 Deno.test("save/load round trip is bit-identical (weights, BatchNorm statistics, outputs)", async () => {
   await tf.setBackend("cpu");
   const m = createMerba("merba-test", { seed: 5, scanSet: ["row-+", "col--"], merge: "softmax" });

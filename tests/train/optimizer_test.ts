@@ -136,3 +136,48 @@ Deno.test("AdamW reproduces a torch.optim.AdamW trace (two groups, per-step lr)"
   opt.dispose();
   tf.dispose([w, b]);
 });
+
+Deno.test("cpu host-loop update equals the op path bit for bit (decay, no decay, gradScale, 5 steps)", async () => {
+  const rnd = (n: number, seed: number) =>
+    Float32Array.from({ length: n }, (_, i) => Math.sin(seed * 12.9898 + i * 78.233) * 3);
+  const make = (p: string) => ({
+    w: tf.variable(tf.tensor2d(rnd(12, 1), [3, 4]), true, `${p}.w`),
+    b: tf.variable(tf.tensor1d(rnd(4, 2)), true, `${p}.b`),
+  });
+  const fused = make("hostloop");
+  const ops = make("ops");
+  const oF = new AdamW({ decay: [fused.w], noDecay: [fused.b] }, { learningRate: 0.01, weightDecay: 0.05 });
+  const oO = new AdamW({ decay: [ops.w], noDecay: [ops.b] }, {
+    learningRate: 0.01,
+    weightDecay: 0.05,
+    fused: false,
+  });
+  assert.equal(oF.fused, true);
+  assert.equal(oO.fused, false);
+  for (let s = 0; s < 5; s++) {
+    const g = { w: tf.tensor2d(rnd(12, 10 + s), [3, 4]), b: tf.tensor1d(rnd(4, 20 + s)) };
+    const lr = 0.01 * (1 - s / 10);
+    oF.learningRate = lr;
+    oO.learningRate = lr;
+    const gradScale = s % 2 === 0 ? 1 : 0.37;
+    oF.step({ "hostloop.w": g.w, "hostloop.b": g.b }, { gradScale });
+    oO.step({ "ops.w": g.w, "ops.b": g.b }, { gradScale });
+    tf.dispose(Object.values(g));
+  }
+  assert.deepEqual(await fused.w.data(), await ops.w.data());
+  assert.deepEqual(await fused.b.data(), await ops.b.data());
+  const [sF, sO] = [await oF.getState(), await oO.getState()];
+  assert.deepEqual(sF, sO);
+  assert.throws(() => oF.step({}, { gradScale: Number.NaN }), /gradScale/);
+  oF.dispose();
+  oO.dispose();
+  tf.dispose([fused.w, fused.b, ops.w, ops.b]);
+});
+
+Deno.test("globalNorm: the cpu host sum gives the exact norm", () => {
+  const g = { a: tf.tensor2d([[1, -2], [3, 0.5]]), b: tf.tensor1d([4, -1e-3]) };
+  const n = globalNorm(g);
+  const want = Math.sqrt(1 + 4 + 9 + 0.25 + 16 + 1e-6);
+  assertClose(n.dataSync(), [want], { atol: 0, rtol: 1e-7 });
+  tf.dispose([n, ...Object.values(g)]);
+});
