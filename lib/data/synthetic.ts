@@ -29,7 +29,7 @@
  */
 import { join } from "node:path";
 import { readGray, writePng } from "./image_io.ts";
-import type { ClassHierarchy, Flow, GrayImage } from "./types.ts";
+import { type ClassHierarchy, DatasetError, type Flow, type GrayImage } from "./types.ts";
 import { rngFor } from "./synthetic_random.ts";
 import {
   astronautFace,
@@ -427,7 +427,9 @@ export interface SyntheticSummary {
  * ```
  *
  * Read it back with `loadCasme2(outDir, { dataset: "synthetic", emotions: SYNTHETIC_CLASSES.fine })`.
- * Output is byte-identical for the same options. Existing files are overwritten; other files are kept.
+ * Output is byte-identical for the same options. Existing files are overwritten; frames that an earlier run
+ * recorded in `outDir/synthetic_meta.json` and this plan does not write are deleted (so a regenerated tree
+ * holds no stale clips); any other file is kept.
  *
  * @param onProgress called after each sample with (done, total).
  * @example
@@ -443,6 +445,7 @@ export async function generateSyntheticDataset(
   const plan = await planSyntheticDataset(opts);
   const o = plan.options;
   const raw = join(outDir, o.rawDir);
+  await removeStaleFrames(outDir, plan);
   let files = 0;
   let bytes = 0;
   const perClass: Record<string, number> = Object.fromEntries(plan.classes.fine.map((f) => [f, 0]));
@@ -637,6 +640,60 @@ export async function writeSyntheticFlowDataset(
   const path = join(root, SYNTHETIC_FLOW_FILE);
   await saveFlowDataset(dataset, path);
   return { path, dataset };
+}
+
+/** Frame paths (relative to the output folder) of the samples of a plan or of an earlier run's meta. */
+function framePaths(
+  rawDir: string,
+  samples: readonly {
+    subject: string;
+    filename: string;
+    onsetFrame: number;
+    apexFrame: number;
+    offsetFrame: number;
+  }[],
+): Set<string> {
+  const out = new Set<string>();
+  for (const s of samples) {
+    for (const f of [s.onsetFrame, s.apexFrame, s.offsetFrame]) {
+      out.add(join(rawDir, s.subject, s.filename, `img${f}.png`));
+    }
+  }
+  return out;
+}
+
+/**
+ * Deletes the frames an earlier generation recorded in `outDir/synthetic_meta.json` that `plan` will not
+ * write (and their folders once empty). Nothing is deleted without that meta file.
+ */
+async function removeStaleFrames(outDir: string, plan: SyntheticPlan): Promise<void> {
+  const metaFile = join(outDir, "synthetic_meta.json");
+  if (!await fileExists(metaFile)) return;
+  let old: { options?: { rawDir?: string }; samples?: Parameters<typeof framePaths>[1] };
+  try {
+    old = JSON.parse(await Deno.readTextFile(metaFile));
+  } catch (e) {
+    throw new DatasetError(`cannot read the earlier generation's meta: ${(e as Error).message}`, {
+      file: metaFile,
+    });
+  }
+  if (!Array.isArray(old.samples)) return;
+  const keep = framePaths(plan.options.rawDir, plan.samples);
+  const stale = [...framePaths(old.options?.rawDir ?? plan.options.rawDir, old.samples)].filter((p) =>
+    !keep.has(p)
+  );
+  for (const rel of stale) {
+    try {
+      await Deno.remove(join(outDir, rel));
+    } catch (e) {
+      if (!(e instanceof Deno.errors.NotFound)) throw e;
+    }
+    try {
+      await Deno.remove(join(outDir, rel, "..")); // the clip folder, only if now empty
+    } catch {
+      // not empty (or already gone): keep it
+    }
+  }
 }
 
 async function fileExists(path: string): Promise<boolean> {
