@@ -18,19 +18,17 @@
 import { dirname, join } from "node:path";
 import { DatasetError, type SampleRef } from "../types.ts";
 import {
-  apexCell,
   type ApexOptions,
   applyFixes,
-  checkEmotion,
   columnIndex,
   exists,
   findLabelFile,
   guardSample,
-  intCell,
   type LabelFix,
   type LoaderOptions,
   type LoadResult,
   type ParsedRow,
+  parseLabelRow,
   readTable,
   resolveClip,
   textCell,
@@ -179,24 +177,12 @@ export async function readCasme2Labels(
         file,
         row: r.row,
       });
-      const p: ParsedRow = {
-        subjectDir,
-        filename: textCell(c[col.filename] ?? null, w("Filename")),
-        onset: intCell(c[col.onset] ?? null, w(FIELDS.onset)),
-        apex: apexCell(c[col.apex] ?? null, w(FIELDS.apex)),
-        offset: intCell(c[col.offset] ?? null, w(FIELDS.offset)),
-        emotion: checkEmotion(
-          textCell(c[col.emotion] ?? null, w("Estimated Emotion")),
-          opts.emotions ?? CASME2_EMOTIONS,
-          opts.extraEmotions,
-          w("Estimated Emotion"),
-        ),
-        source: { file, row: r.row },
-        notes: [],
-      };
-      if (col.au !== undefined && c[col.au] !== null && c[col.au] !== undefined) {
-        p.actionUnits = String(c[col.au]).trim();
-      }
+      const p = parseLabelRow(r, col, file, subjectDir, {
+        fields: FIELDS,
+        emotionField: "Estimated Emotion",
+        emotions: opts.emotions ?? CASME2_EMOTIONS,
+        extraEmotions: opts.extraEmotions,
+      });
       return Promise.resolve(p);
     });
     if (parsed) rows.push(parsed);

@@ -18,18 +18,16 @@
 import { dirname, join } from "node:path";
 import { DatasetError, type SampleRef } from "../types.ts";
 import {
-  apexCell,
   type ApexOptions,
   applyFixes,
-  checkEmotion,
   columnIndex,
   findLabelFile,
   guardSample,
-  intCell,
   type LabelFix,
   type LoaderOptions,
   type LoadResult,
   type ParsedRow,
+  parseLabelRow,
   readTable,
   resolveClip,
   textCell,
@@ -104,24 +102,12 @@ export async function readCasme3Labels(
     const w = (field: string) => ({ file, row: r.row, field });
     const parsed = await guardSample(opts.skipBad, warnings, () => {
       const c = r.cells;
-      const p: ParsedRow = {
-        subjectDir: textCell(c[col.subject] ?? null, w("Subject")),
-        filename: textCell(c[col.filename] ?? null, w("Filename")),
-        onset: intCell(c[col.onset] ?? null, w(FIELDS.onset)),
-        apex: apexCell(c[col.apex] ?? null, w(FIELDS.apex)),
-        offset: intCell(c[col.offset] ?? null, w(FIELDS.offset)),
-        emotion: checkEmotion(
-          textCell(c[col.emotion] ?? null, w("emotion")),
-          CASME3_EMOTIONS,
-          opts.extraEmotions,
-          w("emotion"),
-        ),
-        source: { file, row: r.row },
-        notes: [],
-      };
-      if (col.au !== undefined && c[col.au] !== null && c[col.au] !== undefined) {
-        p.actionUnits = String(c[col.au]).trim();
-      }
+      const p = parseLabelRow(r, col, file, textCell(c[col.subject] ?? null, w("Subject")), {
+        fields: FIELDS,
+        emotionField: "emotion",
+        emotions: CASME3_EMOTIONS,
+        extraEmotions: opts.extraEmotions,
+      });
       return Promise.resolve(p);
     });
     if (parsed) rows.push(parsed);

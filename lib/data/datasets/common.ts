@@ -482,6 +482,57 @@ export interface LabelFix {
   source?: string;
 }
 
+/** How {@link parseLabelRow} reads one sheet: the sheet's names for the fields and the emotion vocabulary. */
+export interface LabelRowSpec {
+  /** Header names of the frame columns (used in error messages). */
+  fields: { onset: string; apex: string; offset: string };
+  /** Header name of the emotion column (used in error messages). */
+  emotionField: string;
+  /** Accepted emotions (lower case) and the caller's extra ones. */
+  emotions: readonly string[];
+  extraEmotions?: readonly string[];
+  /** Spellings mapped onto the vocabulary (`{ other: "others" }`). */
+  aliases?: Record<string, string>;
+}
+
+/**
+ * Parses the clip, frame, emotion and AU cells of one CASME-style label row (CASME II, SAMM, CAS(ME)^3);
+ * `subjectDir` is the caller's, since each sheet names subjects its own way.
+ *
+ * @param col column index of `filename`, `onset`, `apex`, `offset`, `emotion` and, optionally, `au`.
+ * @throws {DatasetError} naming the file, row and field of the first bad cell.
+ */
+export function parseLabelRow(
+  r: TableRow,
+  col: Record<string, number>,
+  file: string,
+  subjectDir: string,
+  spec: LabelRowSpec,
+): ParsedRow {
+  const c = r.cells;
+  const w = (field: string): CellWhere => ({ file, row: r.row, field });
+  const p: ParsedRow = {
+    subjectDir,
+    filename: textCell(c[col.filename] ?? null, w("Filename")),
+    onset: intCell(c[col.onset] ?? null, w(spec.fields.onset)),
+    apex: apexCell(c[col.apex] ?? null, w(spec.fields.apex)),
+    offset: intCell(c[col.offset] ?? null, w(spec.fields.offset)),
+    emotion: checkEmotion(
+      textCell(c[col.emotion] ?? null, w(spec.emotionField)),
+      spec.emotions,
+      spec.extraEmotions,
+      w(spec.emotionField),
+      spec.aliases,
+    ),
+    source: { file, row: r.row },
+    notes: [],
+  };
+  if (col.au !== undefined && c[col.au] !== null && c[col.au] !== undefined) {
+    p.actionUnits = String(c[col.au]).trim();
+  }
+  return p;
+}
+
 /** A label row after parsing, before its frames are looked up on disk. */
 export interface ParsedRow {
   /** Folder name of the subject on disk (`sub01`, `006`, `spNO.1`). */

@@ -18,19 +18,17 @@
 import { dirname, join } from "node:path";
 import { DatasetError, type SampleRef } from "../types.ts";
 import {
-  apexCell,
   type ApexOptions,
   applyFixes,
-  checkEmotion,
   columnIndex,
   exists,
   findLabelFile,
   guardSample,
-  intCell,
   type LabelFix,
   type LoaderOptions,
   type LoadResult,
   type ParsedRow,
+  parseLabelRow,
   readTable,
   resolveClip,
   textCell,
@@ -136,25 +134,19 @@ export async function readSammLabels(
     const w = (field: string) => ({ file, row: r.row, field });
     const parsed = await guardSample(opts.skipBad, warnings, () => {
       const c = r.cells;
-      const p: ParsedRow = {
-        subjectDir: sammSubjectDir(textCell(c[col.subject] ?? null, w("Subject")), { file, row: r.row }),
-        filename: textCell(c[col.filename] ?? null, w("Filename")),
-        onset: intCell(c[col.onset] ?? null, w(FIELDS.onset)),
-        apex: apexCell(c[col.apex] ?? null, w(FIELDS.apex)),
-        offset: intCell(c[col.offset] ?? null, w(FIELDS.offset)),
-        emotion: checkEmotion(
-          textCell(c[col.emotion] ?? null, w("Estimated Emotion")),
-          SAMM_EMOTIONS,
-          opts.extraEmotions,
-          w("Estimated Emotion"),
-          { other: "others" },
-        ),
-        source: { file, row: r.row },
-        notes: [],
-      };
-      if (col.au !== undefined && c[col.au] !== null && c[col.au] !== undefined) {
-        p.actionUnits = String(c[col.au]).trim();
-      }
+      const p = parseLabelRow(
+        r,
+        col,
+        file,
+        sammSubjectDir(textCell(c[col.subject] ?? null, w("Subject")), { file, row: r.row }),
+        {
+          fields: FIELDS,
+          emotionField: "Estimated Emotion",
+          emotions: SAMM_EMOTIONS,
+          extraEmotions: opts.extraEmotions,
+          aliases: { other: "others" },
+        },
+      );
       return Promise.resolve(p);
     });
     if (parsed) rows.push(parsed);
