@@ -14,7 +14,7 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import { type LayerVariable, MerbaLayer, type MerbaLayerArgs, oneTensor } from "./base.ts";
-import { type LinearInit, linearInitSpec } from "./init.ts";
+import { checkLinearInit, type LinearInit, linearInitSpec } from "./init.ts";
 import { BatchNorm } from "./batch_norm.ts";
 import { fusedMeanTokens } from "./fused.ts";
 
@@ -112,7 +112,7 @@ export class DualGranularityHead extends MerbaLayer {
     this.coarseLossWeight = args.coarseLossWeight ?? 1;
     this.inference = args.inference ?? "argmax";
     this.linearInit = args.linearInit ?? "truncNormal";
-    linearInitSpec(this.linearInit, 1);
+    checkLinearInit(this.linearInit, "dualGranularityHead");
     if (!["independent", "conditioned"].includes(this.coupling)) {
       throw new RangeError(
         `dualGranularityHead: coupling must be independent or conditioned, got ${this.coupling}`,

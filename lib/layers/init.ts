@@ -30,6 +30,15 @@ export type InitSpec =
  */
 export type LinearInit = "lecun" | "truncNormal" | "torch";
 
+/** Throws a RangeError naming `where` unless `kind` is a {@link LinearInit}. */
+export function checkLinearInit(kind: unknown, where: string): asserts kind is LinearInit {
+  if (kind !== "lecun" && kind !== "truncNormal" && kind !== "torch") {
+    throw new RangeError(
+      `${where}: linearInit must be "lecun", "truncNormal" or "torch", got ${String(kind)}`,
+    );
+  }
+}
+
 /** The {@link InitSpec} of a kernel with fan-in `fanIn` under `kind` (see {@link LinearInit}). */
 export function linearInitSpec(kind: LinearInit, fanIn: number): InitSpec {
   switch (kind) {
@@ -40,7 +49,8 @@ export function linearInitSpec(kind: LinearInit, fanIn: number): InitSpec {
     case "torch":
       return { kind: "uniform", limit: 1 / Math.sqrt(fanIn) };
     default:
-      throw new RangeError(`linearInit must be "lecun", "truncNormal" or "torch", got ${String(kind)}`);
+      checkLinearInit(kind, "linearInitSpec");
+      throw new Error("unreachable");
   }
 }
 

@@ -16,7 +16,7 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import { type LayerVariable, MerbaLayer, type MerbaLayerArgs, oneTensor } from "./base.ts";
-import { type LinearInit, linearInitSpec } from "./init.ts";
+import { checkLinearInit, type LinearInit, linearInitSpec } from "./init.ts";
 import { gelu, layerNorm, linear } from "./functional.ts";
 import { attentionProbs, fusedAddTokens, fusedAttention, fusedMeanTokens } from "./fused.ts";
 import { applyIndexMap, cachedIndexMap } from "../ops/windows.ts";
@@ -138,7 +138,7 @@ export class InterWindowAttention extends MerbaLayer {
     this.effectiveMode = mode === "windowToken" && rows * cols === 1 ? "full" : mode;
     this.mlpRatio = mlpRatio;
     this.linearInit = args.linearInit ?? "truncNormal";
-    linearInitSpec(this.linearInit, 1);
+    checkLinearInit(this.linearInit, "interWindowAttention");
   }
 
   override build(): void {

@@ -23,7 +23,7 @@ import {
   unpermuteTokens,
 } from "../ops/scan_orders.ts";
 import { type LayerVariable, MerbaLayer, type MerbaLayerArgs, oneTensor } from "./base.ts";
-import { type LinearInit, linearInitSpec } from "./init.ts";
+import { checkLinearInit, type LinearInit, linearInitSpec } from "./init.ts";
 import { gelu, layerNorm, linear } from "./functional.ts";
 import {
   MambaVisionMixer,
@@ -117,7 +117,7 @@ export class LocalExtractor extends MerbaLayer {
     this.shareScanParams = args.shareScanParams ?? false;
     this.mlpRatio = args.mlpRatio ?? 2;
     this.linearInit = args.linearInit ?? "truncNormal";
-    linearInitSpec(this.linearInit, 1);
+    checkLinearInit(this.linearInit, "localExtractor");
     this.mixerOpts = { dState: 8, dConv: 3, expand: 1, linearInit: this.linearInit, ...args.mixer };
     const grid: [number, number] = [windowSize, windowSize];
     const base = { ...this.mixerOpts, dModel: dim, grid };

@@ -38,7 +38,7 @@ import {
 } from "../ops/scan_orders.ts";
 import { type LayerVariable, MerbaLayer, type MerbaLayerArgs, oneTensor } from "./base.ts";
 import { depthwiseConv1d, linear, silu } from "./functional.ts";
-import { type InitSpec, type LinearInit, linearInitSpec } from "./init.ts";
+import { checkLinearInit, type InitSpec, type LinearInit, linearInitSpec } from "./init.ts";
 
 /** How the scan orders' outputs are merged back into one raster-order tensor. */
 export type ScanMerge = "mean" | "sum" | "softmax";
@@ -290,7 +290,7 @@ export class MambaVisionMixer extends MerbaLayer {
     posInt("dtRank", this.dtRank);
     this.dtBias = dtBias;
     this.dtInit = dtInit;
-    linearInitSpec(linearInit, 1); // validates
+    checkLinearInit(linearInit, "mambaVisionMixer");
     this.linearInit = linearInit;
     this.dtRange = [dtMin, dtMax, dtFloor];
     this.scanSpec = scanOrders;
