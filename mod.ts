@@ -20,6 +20,9 @@ export {
   webgpuScanConfig,
 } from "./lib/ops/selective_scan_webgpu.ts";
 export { SELECTIVE_SCAN_BACKENDS, selectiveScan } from "./lib/ops/selective_scan.ts";
+/** cpu/wasm scan loops: WebAssembly SIMD (default where available, n % 4 == 0) or JavaScript. */
+export { getCpuScanImpl, setCpuScanImpl, simdScanAvailable } from "./lib/ops/selective_scan_cpu.ts";
+export type { CpuScanImpl } from "./lib/ops/selective_scan_cpu.ts";
 export type {
   SelectiveScanKernelOptions,
   SelectiveScanOptions,

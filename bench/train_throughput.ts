@@ -7,13 +7,20 @@
  * (the cost floor of the loop itself). Data: random 28×28×3 inputs (throughput does not depend on values).
  *
  *   deno run -A bench/train_throughput.ts [--model merba-tiny] [--batch 32] [--epochs-proj 30]
- *     [--backends cpu,webgpu] [--samples 96] [--set KEY=JSON ...]
+ *     [--backends cpu-js,cpu,webgpu] [--samples 96] [--set KEY=JSON ...]
+ *
+ * Backends: `cpu` = tfjs cpu with merba's default cpu kernels (WebAssembly SIMD selective scan, XNNPACK
+ * matrix products through tfjs's wasm backend: what `initBackend({ backend: "cpu" })` sets up); `cpu-js` =
+ * the same backend with the JavaScript scan loops and JS matrix products (the kernels before the SIMD work);
+ * `webgpu`.
  *
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
 import { parseArgs } from "node:util";
 import { hasWebGPU } from "../lib/backend.ts";
+import { disableWasmMatmul, enableWasmMatmul } from "../lib/layers/fused_matmul.ts";
+import { setCpuScanImpl } from "../lib/ops/selective_scan_cpu.ts";
 import "@tensorflow/tfjs-backend-webgpu";
 import type { FlowDataset } from "../lib/data/types.ts";
 import { createMerba } from "../lib/models/merba.ts";
@@ -28,7 +35,7 @@ const { values } = parseArgs({
     batch: { type: "string", default: "32" },
     samples: { type: "string", default: "96" },
     "epochs-proj": { type: "string", default: "30" },
-    backends: { type: "string", default: "cpu,webgpu" },
+    backends: { type: "string", default: "cpu-js,cpu,webgpu" },
     set: { type: "string", multiple: true, default: [] },
   },
 });
@@ -114,8 +121,17 @@ for (const backend of values.backends!.split(",")) {
     console.log("webgpu: skipped (no WebGPU adapter)");
     continue;
   }
-  await tf.setBackend(backend);
+  const tfBackend = backend === "cpu-js" ? "cpu" : backend;
+  if (!["cpu", "webgpu", "wasm"].includes(tfBackend)) {
+    throw new Error(`--backends: unknown backend "${backend}"`);
+  }
+  await tf.setBackend(tfBackend);
   await tf.ready();
+  setCpuScanImpl(backend === "cpu-js" ? "js" : "auto");
+  if (backend === "cpu") {
+    if (!(await enableWasmMatmul())) console.log("cpu: the wasm backend did not start; JS matrix products");
+    await tf.setBackend("cpu");
+  } else disableWasmMatmul();
   const lin = new Linear();
   const base = await measure(lin, ds);
   lin.dispose();
@@ -129,16 +145,17 @@ for (const backend of values.backends!.split(",")) {
       r.msPerStep.toFixed(0)
     } | ` +
       `${r.sps.toFixed(1)} | ${base.sps.toFixed(0)} | ${(r.sps / base.sps).toFixed(3)} | ` +
-      `${formatDuration(projS * 1000)} (${epochsProj} epochs) |`,
+      `${formatDuration(projS * 1000)}; ${formatDuration(projS * 500)} |`,
   );
 }
 console.log(
   `\nTraining throughput (trainModel: gather + flip + forward + backward + AdamW), ${n} random 28x28x3 samples, ` +
     `epochs 2-3 timed; projection = ${trainSamplesPerEpoch} training samples per LOSO epoch (MEGC2019 composite, ` +
-    `68 folds x (442 - test subject)) x epochs / throughput (evaluation excluded, < 1%).\n`,
+    `68 folds x (442 - test subject)) x ${epochsProj} epochs / throughput (evaluation excluded, < 1%); "2 processes" ` +
+    `halves it (\`deno task train --jobs 2\`: one shard per core, if the two processes do not slow each other).\n`,
 );
 console.log(
-  "| backend | model | batch | ms/step | samples/s | linear baseline samples/s | ratio | projected MEGC2019 LOSO |",
+  "| backend | model | batch | ms/step | samples/s | linear baseline samples/s | ratio | projected MEGC2019 LOSO: 1 process; 2 processes |",
 );
 console.log("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |");
 for (const r of rows) console.log(r);

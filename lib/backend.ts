@@ -10,6 +10,8 @@
 import * as tf from "@tensorflow/tfjs";
 // Side-effect import: registers the "webgpu" backend factory (a type-only import would be elided).
 import "@tensorflow/tfjs-backend-webgpu";
+import { disableWasmMatmul, enableWasmMatmul, wasmMatmulEnabled } from "./layers/fused_matmul.ts";
+import { getCpuScanImpl, simdScanAvailable } from "./ops/selective_scan_cpu.ts";
 
 /** Backends merba knows how to run on. `auto` = webgpu when an adapter exists, else cpu. */
 export type BackendName = "webgpu" | "cpu" | "wasm" | "auto";
@@ -24,6 +26,12 @@ export interface BackendInfo {
   isFallbackAdapter: boolean;
   /** How the choice was made: `option`, `env` (MERBA_BACKEND) or `auto`. */
   source: "option" | "env" | "auto";
+  /**
+   * The kernels behind merba's fused layers on `cpu`/`wasm` (null on webgpu): `scan` = selective-scan loops
+   * (`"simd"` WebAssembly SIMD for state sizes that are multiples of 4, else `"js"`), `matmul` = the linear,
+   * conv3×3 and attention products (`"xnnpack"` through tfjs's wasm backend, or `"js"`).
+   */
+  cpuKernels: { scan: "simd" | "js"; matmul: "xnnpack" | "js" } | null;
 }
 
 let current: BackendInfo | undefined;
@@ -56,6 +64,9 @@ function describeAdapter(a: GPUAdapter): { text: string; fallback: boolean } {
  *
  * @param options.backend explicit choice; overrides `MERBA_BACKEND`. `webgpu` throws when no adapter exists.
  * @param options.quiet do not print the one-line report.
+ * @param options.wasmMatmul on `cpu`: run the fused layers' matrix products in XNNPACK through tfjs's wasm
+ *   backend ({@link enableWasmMatmul}; ≈ 1.4× per training step of merba-tiny). Default true, or
+ *   `MERBA_WASM_MATMUL=0` to turn it off; falls back to the JS kernels when the wasm backend cannot start.
  * @returns what was chosen, with the adapter's description.
  * @throws {RangeError} on an unknown backend name.
  * @throws {Error} when `webgpu` is forced and no adapter exists.
@@ -68,7 +79,7 @@ function describeAdapter(a: GPUAdapter): { text: string; fallback: boolean } {
  * ```
  */
 export async function initBackend(
-  options: { backend?: BackendName; quiet?: boolean } = {},
+  options: { backend?: BackendName; quiet?: boolean; wasmMatmul?: boolean } = {},
 ): Promise<BackendInfo> {
   let requested: BackendName = "auto";
   let source: BackendInfo["source"] = "auto";
@@ -113,12 +124,22 @@ export async function initBackend(
   const ok = await tf.setBackend(name);
   if (!ok) throw new Error(`initBackend: tf.setBackend("${name}") failed`);
   await tf.ready();
-  current = { name, adapter: adapterText, isFallbackAdapter: fallback, source };
+  const wantMatmul = options.wasmMatmul ?? Deno.env.get("MERBA_WASM_MATMUL") !== "0";
+  if (name === "cpu" && wantMatmul) {
+    // switches to the wasm backend and back; cpu stays active (checked below)
+    await enableWasmMatmul();
+    if (tf.getBackend() !== "cpu") await tf.setBackend("cpu");
+  } else disableWasmMatmul();
+  const cpuKernels: BackendInfo["cpuKernels"] = name === "webgpu" ? null : {
+    scan: getCpuScanImpl() !== "js" && simdScanAvailable() ? "simd" : "js",
+    matmul: wasmMatmulEnabled() ? "xnnpack" : "js",
+  };
+  current = { name, adapter: adapterText, isFallbackAdapter: fallback, source, cpuKernels };
   if (!options.quiet) {
     console.log(
       `merba backend: ${name} (${source})${name === "webgpu" ? ` adapter: ${adapterText}` : ""}${
         fallback ? " [software fallback: timings are CPU timings]" : ""
-      }`,
+      }${cpuKernels ? ` (scan ${cpuKernels.scan}, matmul ${cpuKernels.matmul})` : ""}`,
     );
   }
   return current;

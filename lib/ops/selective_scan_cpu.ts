@@ -15,6 +15,12 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import type { SelectiveScanAttrs } from "./selective_scan.ts";
+import {
+  scanBackwardSimd,
+  scanForwardSimd,
+  simdScanAvailable,
+  simdScanSupports,
+} from "./selective_scan_simd.ts";
 
 const FWD = "MerbaSelectiveScan";
 const BWD = "MerbaSelectiveScanGrad";
@@ -54,6 +60,44 @@ export function softplus(x: number): number {
 /** σ(x) = 1 / (1 + e⁻ˣ); for very negative x, e⁻ˣ = ∞ gives 1/∞ = 0, never NaN. */
 export function sigmoid(x: number): number {
   return 1 / (1 + fastExp(-x));
+}
+
+/**
+ * Which loops the `cpu`/`wasm` kernels run: `"simd"` = the WebAssembly SIMD kernels of
+ * `selective_scan_simd.ts` (float32; state size a multiple of 4), `"js"` = the JavaScript loops of this file
+ * (float64 accumulation, any state size), `"auto"` (default) = SIMD where it is available and supports the
+ * state size, JavaScript otherwise.
+ */
+export type CpuScanImpl = "auto" | "simd" | "js";
+
+let cpuScanImpl: CpuScanImpl = "auto";
+
+/** Chooses the loops of the `cpu`/`wasm` selective-scan kernels (see {@link CpuScanImpl}); returns the previous choice. */
+export function setCpuScanImpl(impl: CpuScanImpl): CpuScanImpl {
+  if (impl !== "auto" && impl !== "simd" && impl !== "js") {
+    throw new Error(`setCpuScanImpl: expected "auto", "simd" or "js", got ${JSON.stringify(impl)}`);
+  }
+  if (impl === "simd" && !simdScanAvailable()) {
+    throw new Error('setCpuScanImpl("simd"): WebAssembly SIMD is not available in this runtime');
+  }
+  const prev = cpuScanImpl;
+  cpuScanImpl = impl;
+  return prev;
+}
+
+/** The current choice of {@link setCpuScanImpl}. */
+export function getCpuScanImpl(): CpuScanImpl {
+  return cpuScanImpl;
+}
+
+function useSimd(n: number): boolean {
+  if (cpuScanImpl === "js") return false;
+  if (cpuScanImpl === "simd" && !simdScanSupports(n)) {
+    throw new Error(
+      `selective scan: the SIMD kernel needs a state size that is a multiple of 4, got n = ${n}`,
+    );
+  }
+  return simdScanSupports(n);
 }
 
 /** Raw arrays of one scan call, shared by the forward and backward loops. */
@@ -294,7 +338,8 @@ export function forwardKernel(
   const s = gather(inputs, read, a);
   const out = new Float32Array(s.b * s.d * s.l);
   const last = a.returnLastState ? new Float32Array(s.b * s.d * s.n) : null;
-  scanForwardCpu(s, out, last);
+  if (useSimd(s.n)) scanForwardSimd(s, out, last);
+  else scanForwardCpu(s, out, last);
   const res = [make([s.b, s.d, s.l], out)];
   if (last) res.push(make([s.b, s.d, s.n], last));
   return res;
@@ -320,7 +365,9 @@ export function backwardKernel(
     dz: a.hasZ ? new Float32Array(b * d * l) : null,
     dbias: a.hasDeltaBias ? new Float32Array(d) : null,
   };
-  scanBackwardCpu(s, read(inputs.dOut!), dLast.shape.length === 3 ? read(dLast) : null, g);
+  const gLast = dLast.shape.length === 3 ? read(dLast) : null;
+  if (useSimd(n)) scanBackwardSimd(s, read(inputs.dOut!), gLast, g);
+  else scanBackwardCpu(s, read(inputs.dOut!), gLast, g);
   const empty = () => make([0], new Float32Array(0));
   return [
     make([b, d, l], g.du),
@@ -355,3 +402,4 @@ tf.registerKernel({
   kernelFunc: ({ inputs, backend, attrs }) =>
     backwardKernel(inputs, attrs as unknown as SelectiveScanAttrs, ...cpuIo(backend)),
 });
+export { simdScanAvailable } from "./selective_scan_simd.ts";

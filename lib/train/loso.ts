@@ -44,6 +44,8 @@ import {
   trainModel,
   type TrainOptions,
 } from "./trainer.ts";
+import { getCpuScanImpl, simdScanAvailable } from "../ops/selective_scan_cpu.ts";
+import { wasmMatmulEnabled } from "../layers/fused_matmul.ts";
 import denoJson from "../../deno.json" with { type: "json" };
 
 /** A model the LOSO runner can create per fold, train, and optionally save. */
@@ -102,6 +104,13 @@ export interface LosoCallbacks {
   onEpoch?: (log: EpochLog & { fold: number }) => void | Promise<void>;
 }
 
+function cpuKernelsField(): { cpuKernels?: string } {
+  const b = tf.getBackend();
+  if (b !== "cpu" && b !== "wasm") return {};
+  const scan = getCpuScanImpl() !== "js" && simdScanAvailable() ? "simd" : "js";
+  return { cpuKernels: `scan ${scan}, matmul ${wasmMatmulEnabled() ? "xnnpack" : "js"}` };
+}
+
 /** Library and machine versions for results files. */
 export function collectVersions(): Versions {
   return {
@@ -112,6 +121,7 @@ export function collectVersions(): Versions {
     tfjs: (tf.version as Record<string, string>)["tfjs-core"] ??
       (tf.version as Record<string, string>).tfjs ?? "unknown",
     backend: tf.getBackend(),
+    ...cpuKernelsField(),
     platform: `${Deno.build.os} ${Deno.build.arch}`,
   };
 }

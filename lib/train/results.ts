@@ -113,6 +113,8 @@ export interface Versions {
   tfjs: string;
   /** Active backend. */
   backend: string;
+  /** cpu/wasm kernels behind the fused layers, e.g. `scan simd, matmul xnnpack` (absent on webgpu). */
+  cpuKernels?: string;
   /** OS / arch. */
   platform: string;
 }
