@@ -51,6 +51,8 @@ train options:
   --eval fixed|innerVal   epoch choice: fixed (default) or inner validation on training subjects
   --inner-val-subjects K  training subjects held out for innerVal (default 2)
   --optimistic            also report best-epoch-on-test-subject (labelled optimistic; leaks)
+  --tta none|hflip        test-time augmentation: average the logits of each test sample and its mirror
+                          (default none)
   --seed N                base seed (default 0)
   --folds LIST            comma list of fold indices (0-based, subjects sorted) or subject keys
   --shard I/N             run shard I of N (1-based; round-robin over folds)
@@ -136,6 +138,7 @@ export async function trainCommand(args: string[]): Promise<number> {
       eval: { type: "string", default: "fixed" },
       "inner-val-subjects": { type: "string" },
       optimistic: { type: "boolean", default: false },
+      tta: { type: "string", default: "none" },
       seed: { type: "string" },
       folds: { type: "string" },
       shard: { type: "string" },
@@ -151,6 +154,9 @@ export async function trainCommand(args: string[]): Promise<number> {
   if (!values.out) throw new UsageError("--out is required (the run directory)");
   if (values.eval !== "fixed" && values.eval !== "innerVal") {
     throw new UsageError(`--eval ${values.eval}: expected fixed or innerVal`);
+  }
+  if (values.tta !== "none" && values.tta !== "hflip") {
+    throw new UsageError(`--tta ${values.tta}: expected none or hflip`);
   }
   const jobs = num("jobs", values.jobs, 1, { int: true, min: 1 });
   if (jobs > 1) {
@@ -190,6 +196,7 @@ export async function trainCommand(args: string[]): Promise<number> {
       mode: values.eval as "fixed" | "innerVal",
       innerValSubjects: num("inner-val-subjects", values["inner-val-subjects"], 2, { int: true, min: 1 }),
       optimistic: values.optimistic,
+      tta: values.tta as "none" | "hflip",
     },
     folds,
     shard: values.shard,

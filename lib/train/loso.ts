@@ -44,6 +44,7 @@ import {
   trainModel,
   type TrainOptions,
 } from "./trainer.ts";
+import { resolveAugment } from "./augment.ts";
 import { getCpuScanImpl, simdScanAvailable } from "../ops/selective_scan_cpu.ts";
 import { wasmMatmulEnabled } from "../layers/fused_matmul.ts";
 import denoJson from "../../deno.json" with { type: "json" };
@@ -75,7 +76,7 @@ export interface LosoOptions {
   /** Base seed; each fold uses deriveSeed(seed, subject), independent of sharding. @default 0 */
   seed?: number;
   /** Evaluation protocol. @default {mode: "fixed", optimistic: false} */
-  evaluation?: Partial<EvaluationSpec>;
+  evaluation?: EvaluationOptions;
   /** Run only these folds (subject keys or 0-based fold indices). */
   folds?: (string | number)[];
   /** Run only shard "i/n" (1-based) of the (selected) folds. */
@@ -126,13 +127,21 @@ export function collectVersions(): Versions {
   };
 }
 
+/** Evaluation options of a LOSO run (resolved into {@link EvaluationSpec}; `tta` also accepts `"none"`). */
+export type EvaluationOptions = Partial<Omit<EvaluationSpec, "tta">> & { tta?: "none" | "hflip" };
+
 /** Resolved evaluation spec with defaults. */
-export function resolveEvaluation(e: Partial<EvaluationSpec> = {}): EvaluationSpec {
+export function resolveEvaluation(e: EvaluationOptions = {}): EvaluationSpec {
   const mode = e.mode ?? "fixed";
   if (mode !== "fixed" && mode !== "innerVal") {
     throw new RangeError(`evaluation.mode = "${mode}", expected "fixed" or "innerVal"`);
   }
   const out: EvaluationSpec = { mode, optimistic: e.optimistic ?? false };
+  const tta = e.tta ?? "none";
+  if (tta !== "none" && tta !== "hflip") {
+    throw new RangeError(`evaluation.tta = ${JSON.stringify(tta)}, expected "none" or "hflip"`);
+  }
+  if (tta === "hflip") out.tta = "hflip";
   if (mode === "innerVal") {
     const k = e.innerValSubjects ?? 2;
     if (!(Number.isInteger(k) && k >= 1)) {
@@ -248,7 +257,8 @@ export async function runFold(
   const evalSets = ev.optimistic ? [{ name: "test", indices: testIdx }] : [];
   const { model, history } = await fitOnce(ds, opts, trainIdx, finalEpochs, seed, evalSets, fold, cb);
   try {
-    const pred = await predictIndices(model, ds, testIdx);
+    const uEncoding = resolveAugment(opts.train?.augment || {}).uEncoding;
+    const pred = await predictIndices(model, ds, testIdx, 64, { tta: ev.tta ?? "none", uEncoding });
     let optimistic: FoldRecord["optimistic"];
     if (ev.optimistic) {
       const acc = history.map((h) => h.eval.test.accuracy);

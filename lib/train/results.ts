@@ -22,6 +22,9 @@ export interface EvaluationSpec {
   innerValSubjects?: number;
   /** Also report the optimistic best-epoch-on-test-subject number (labelled as such). */
   optimistic: boolean;
+  /** Test-time augmentation of the test predictions (`hflip`: logits of each sample and its mirror averaged).
+   * Absent = none (so run keys of earlier runs are unchanged). */
+  tta?: "hflip";
 }
 
 /** Everything that defines a run; shards of one run share it exactly (`key`). */
@@ -252,6 +255,9 @@ export function protocolStatement(spec: RunSpec, foldsDone: number, epochsNote =
     `(per-dataset rows: the same pool restricted to each dataset, full label list). Model selection: ${sel}.` +
     (ev.optimistic
       ? " The 'optimistic' row picks, per fold, the epoch with the best TEST accuracy; it leaks the test subject and is not an estimate of generalisation."
+      : "") +
+    (ev.tta === "hflip"
+      ? " Test predictions average the logits of each test sample and its horizontal mirror (test-time augmentation, fixed in advance)."
       : "") +
     (epochsNote ? ` ${epochsNote}` : "");
 }

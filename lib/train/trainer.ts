@@ -16,7 +16,7 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import type { FlowDataset } from "../data/types.ts";
-import { augmentBatch, type AugmentOptions, resolveAugment } from "./augment.ts";
+import { augmentBatch, type AugmentOptions, hflipFlow, resolveAugment } from "./augment.ts";
 import { computeMetrics, type Metrics } from "./metrics.ts";
 import { AdamW, globalNorm, type WeightGroups } from "./optimizer.ts";
 import { mulberry32, shuffleInPlace } from "./random.ts";
@@ -226,6 +226,18 @@ export function balancedClassWeights(labels: ArrayLike<number>, k: number): numb
   return counts.map((c) => (c === 0 ? 1 : labels.length / (present * c)));
 }
 
+/** Test-time augmentation of {@link predictIndices}. */
+export interface PredictOptions {
+  /**
+   * `"hflip"`: average the logits of each sample and its horizontal mirror (u flipped as in training, see
+   * `augment.ts`) before the decision — the flip is a symmetry of the labels, so this averages two views of
+   * the same face. @default "none"
+   */
+  tta?: "none" | "hflip";
+  /** How u is encoded, for the mirror (`minmax01`: u → 1 − u; `signed`: u → −u). @default "minmax01" */
+  uEncoding?: "minmax01" | "signed";
+}
+
 /**
  * Predicts the fine (and, when the model has a coarse head, coarse) class of samples, in batches, in
  * inference mode.
@@ -234,6 +246,7 @@ export function balancedClassWeights(labels: ArrayLike<number>, k: number): numb
  * @param ds the dataset.
  * @param indices samples to predict.
  * @param batchSize batch size. @default 64
+ * @param options test-time augmentation ({@link PredictOptions}).
  * @returns `fine` and `coarse` (null without a coarse head) predicted class per requested sample.
  */
 export async function predictIndices(
@@ -241,14 +254,44 @@ export async function predictIndices(
   ds: FlowDataset,
   indices: readonly number[],
   batchSize = 64,
+  options: PredictOptions = {},
 ): Promise<{ fine: Int32Array; coarse: Int32Array | null }> {
+  const tta = options.tta ?? "none";
+  if (tta !== "none" && tta !== "hflip") {
+    throw new RangeError(`predictIndices: tta = ${JSON.stringify(tta)}, expected "none" or "hflip"`);
+  }
   const fine = new Int32Array(indices.length);
   let coarse: Int32Array | null = null;
+  const [h, w] = [ds.height, ds.width];
+  const per = h * w * 3;
   for (let s = 0; s < indices.length; s += batchSize) {
     const idx = indices.slice(s, s + batchSize);
-    const xb = tf.tensor4d(gatherX(ds, idx), [idx.length, ds.height, ds.width, 3]);
+    const xv = gatherX(ds, idx);
+    let xf: Float32Array | null = null;
+    if (tta === "hflip") {
+      xf = new Float32Array(xv.length);
+      for (let i = 0; i < idx.length; i++) {
+        hflipFlow(
+          xv.subarray(i * per, (i + 1) * per),
+          xf.subarray(i * per, (i + 1) * per),
+          h,
+          w,
+          options.uEncoding ?? "minmax01",
+        );
+      }
+    }
+    const xb = tf.tensor4d(xv, [idx.length, h, w, 3]);
+    const xbf = xf ? tf.tensor4d(xf, [idx.length, h, w, 3]) : null;
     const preds = tf.tidy(() => {
-      const out = model.apply(xb, { training: false });
+      let out = model.apply(xb, { training: false });
+      if (xbf) {
+        const o2 = model.apply(xbf, { training: false });
+        const avg = (a: tf.Tensor2D, b: tf.Tensor2D) => tf.mul(tf.add(a, b), 0.5) as tf.Tensor2D;
+        out = {
+          fine: avg(out.fine, o2.fine),
+          coarse: out.coarse && o2.coarse ? avg(out.coarse, o2.coarse) : null,
+        };
+      }
       return out.coarse ? [model.predictLevel(out, "fine"), model.predictLevel(out, "coarse")] : [
         model.predictLevel(out, "fine"),
       ];
@@ -259,7 +302,7 @@ export async function predictIndices(
       coarse ??= new Int32Array(indices.length);
       coarse.set(await pc.data() as Int32Array, s);
     }
-    tf.dispose([xb, ...preds]);
+    tf.dispose([xb, ...(xbf ? [xbf] : []), ...preds]);
   }
   return { fine, coarse };
 }

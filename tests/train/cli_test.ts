@@ -39,6 +39,9 @@ Deno.test("cli: usage errors exit 2 with a message naming the argument", async (
   r = await capture(() => main(["train", "--dataset", "synthetic", "--out", "x", "--eval", "best"]));
   assert.equal(r.code, 2);
   assert.match(r.err, /--eval best/);
+  r = await capture(() => main(["train", "--dataset", "synthetic", "--out", "x", "--tta", "rot90"]));
+  assert.equal(r.code, 2);
+  assert.match(r.err, /--tta rot90: expected none or hflip/);
   r = await capture(() => main(["train", "--bogus"]));
   assert.equal(r.code, 2);
   r = await capture(() => main(["frobnicate"]));

@@ -119,3 +119,22 @@ Deno.test("runLoso fold records carry the inner-validation curve and the test su
   assert.equal(rec.optimistic, undefined);
   await Deno.remove(dir, { recursive: true });
 });
+
+Deno.test("runLoso tta hflip: part of the run key and the protocol text; tta none keeps the earlier key", async () => {
+  const base = { model: linearFactory, train, seed: 1, folds: [0, 1] };
+  const a = await Deno.makeTempDir({ prefix: "merba-loso-" });
+  const b = await Deno.makeTempDir({ prefix: "merba-loso-" });
+  const plain = await runLoso(ds, { ...base, outDir: a, evaluation: { tta: "none" } });
+  const tta = await runLoso(ds, { ...base, outDir: b, evaluation: { tta: "hflip" } });
+  assert.notEqual(plain.spec.key, tta.spec.key);
+  assert.equal(plain.spec.evaluation.tta, undefined, "no tta field without TTA (earlier run keys unchanged)");
+  assert.equal(tta.spec.evaluation.tta, "hflip");
+  assert.match(tta.protocol, /average the logits of each test sample and its horizontal mirror/);
+  assert.doesNotMatch(plain.protocol, /mirror/);
+  await assert.rejects(
+    () => runLoso(ds, { ...base, outDir: a, evaluation: { tta: "flip" as never } }),
+    /evaluation.tta = "flip", expected "none" or "hflip"/,
+  );
+  await Deno.remove(a, { recursive: true });
+  await Deno.remove(b, { recursive: true });
+});

@@ -5,11 +5,13 @@ import { checkpointHook, loadLatestCheckpoint } from "../../lib/train/checkpoint
 import {
   balancedClassWeights,
   type EpochLog,
+  gatherX,
   predictIndices,
   TrainingDivergedError,
   trainModel,
 } from "../../lib/train/trainer.ts";
 import { LinearModel, toyDataset } from "./_fixtures.ts";
+import { hflipFlow } from "../../lib/train/augment.ts";
 
 await tf.setBackend("cpu");
 
@@ -137,5 +139,36 @@ Deno.test("balancedClassWeights and option validation", async () => {
   await assert.rejects(() => trainModel(model, ds, all, { epochs: 0 }), /epochs = 0/);
   await assert.rejects(() => trainModel(model, ds, [0, 999], { epochs: 1 }), /index 999 is outside/);
   await assert.rejects(() => trainModel(model, ds, [], { epochs: 1 }), RangeError);
+  model.dispose();
+});
+
+Deno.test("predictIndices tta hflip = argmax of the mean logits of each sample and its mirror (u → 1 − u)", async () => {
+  const model = new LinearModel(D, 3, 5);
+  // give the model non-symmetric weights so the mirror changes the logits
+  model.w.assign(tf.randomNormal(model.w.shape, 0, 1, "float32", 11));
+  const idx = [0, 5, 7, 12, 30];
+  const { fine } = await predictIndices(model, ds, idx, 2, { tta: "hflip" });
+  const [h, w] = [ds.height, ds.width];
+  const x = gatherX(ds, idx);
+  const xf = new Float32Array(x.length);
+  for (let i = 0; i < idx.length; i++) {
+    hflipFlow(x.subarray(i * D, (i + 1) * D), xf.subarray(i * D, (i + 1) * D), h, w, "minmax01");
+  }
+  const logits = tf.tidy(() => {
+    const a = model.apply(tf.tensor4d(x, [idx.length, h, w, 3])).fine;
+    const b = model.apply(tf.tensor4d(xf, [idx.length, h, w, 3])).fine;
+    return tf.add(a, b);
+  });
+  const expected = await tf.argMax(logits, 1).data();
+  assert.deepEqual([...fine], [...expected]);
+  // and it differs from the plain prediction on at least one sample for these weights, or the test is vacuous
+  const plain = await predictIndices(model, ds, all, 64);
+  const both = await predictIndices(model, ds, all, 64, { tta: "hflip" });
+  assert.ok(plain.fine.some((p, i) => p !== both.fine[i]), "hflip TTA changed no prediction");
+  await assert.rejects(
+    () => predictIndices(model, ds, idx, 2, { tta: "rot" as never }),
+    /tta = "rot", expected "none" or "hflip"/,
+  );
+  tf.dispose(logits);
   model.dispose();
 });
