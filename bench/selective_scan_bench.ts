@@ -1,7 +1,7 @@
 /**
  * Selective-scan benchmark: forward and forward+backward time of
  *   - the WebGPU kernel (auto path; at the long shape also the forced sequential path),
- *   - the CPU kernel (and the same loops as the wasm-backend kernel),
+ *   - the CPU kernel (and the same loops as the wasm-backend kernel): WebAssembly SIMD and JavaScript loops,
  *   - the tfjs-ops reference (`selectiveScanRef`, tfjs autodiff) on each backend,
  *   - PyTorch eager on CPU (bench/torch_selective_scan.py, 2 threads and 1 thread), the same recurrence,
  * at the MERba window shape (b = 512 windows, d = 32, l = 49, n = 8) and a long one (1, 64, 1024, 16),
@@ -23,6 +23,7 @@ import process from "node:process";
 import { hasWebGPU } from "../lib/backend.ts";
 import { selectiveScan, type SelectiveScanKernelOptions } from "../lib/ops/selective_scan.ts";
 import { selectiveScanRef } from "../lib/ops/selective_scan_ref.ts";
+import { setCpuScanImpl, simdScanAvailable } from "../lib/ops/selective_scan_cpu.ts";
 
 const args = new Set(Deno.args);
 const quick = args.has("--quick");
@@ -35,7 +36,7 @@ const shapes = shapeArg ? [shapeArg] : ["merba", "long"];
 const KERNEL_ITERS = quick ? 3 : 10;
 const REF_ITERS = 1;
 
-type Impl = "kernel" | "kernel-seq" | "ref";
+type Impl = "kernel" | "kernel-seq" | "kernel-js" | "ref";
 
 interface Row {
   shape: string;
@@ -169,17 +170,25 @@ for (const shapeName of shapes) {
     const G = all[8];
     const impls: Impl[] = ["kernel"];
     if (backend === "webgpu" && shapeName === "long") impls.push("kernel-seq");
+    // cpu/wasm: "kernel" runs the WebAssembly SIMD loops (n % 4 == 0); "kernel-js" the JavaScript loops
+    if (backend !== "webgpu" && simdScanAvailable()) impls.push("kernel-js");
     // the tfjs-ops reference on wasm is slow (tens of seconds here): opt-in
     if (!args.has("--no-ref") && (backend !== "wasm" || args.has("--wasm-ref"))) impls.push("ref");
     for (const impl of impls) {
       const iters = impl === "ref" ? REF_ITERS : KERNEL_ITERS;
+      setCpuScanImpl(impl === "kernel-js" ? "js" : "auto");
       const [fwd, fwdCpu] = await median(iters, () => forward(impl, xs));
       const [fwdBwd, fwdBwdCpu] = await median(iters, () => forwardBackward(impl, xs, G));
+      setCpuScanImpl("auto");
       const name = impl === "ref"
         ? "tfjs-ops reference"
         : impl === "kernel-seq"
         ? "kernel, forced sequential"
-        : "kernel";
+        : impl === "kernel-js"
+        ? "kernel, JavaScript loops"
+        : backend === "webgpu" || !simdScanAvailable()
+        ? "kernel"
+        : "kernel, WebAssembly SIMD";
       rows.push({ shape: label, impl: name, backend, fwd, fwdBwd, fwdCpu, fwdBwdCpu });
       console.error(`${label} ${backend} ${name}: ${fmt(fwd)} / ${fmt(fwdBwd)}`);
     }
