@@ -297,6 +297,7 @@ export async function runFold(
       ...(optimistic ? { optimistic } : {}),
       seconds: (performance.now() - t0) / 1000,
       backend: tf.getBackend(),
+      ...cpuKernelsField(),
       finishedAt: new Date().toISOString(),
     };
   } finally {

@@ -100,6 +100,9 @@ export interface FoldRecord {
   seconds: number;
   /** tfjs backend used. */
   backend: string;
+  /** cpu/wasm kernels behind the fused layers, e.g. `scan simd, matmul xnnpack` (absent on webgpu and in
+   * records written before this field existed). */
+  cpuKernels?: string;
   /** ISO time the fold finished. */
   finishedAt: string;
 }
@@ -302,7 +305,7 @@ export function poolFolds(spec: RunSpec, folds: FoldRecord[], versions: Versions
     timing: {
       foldSecondsTotal: total,
       foldSecondsMean: total / sorted.length,
-      backends: [...new Set(sorted.map((r) => r.backend))],
+      backends: [...new Set(sorted.map((r) => r.cpuKernels ? `${r.backend} (${r.cpuKernels})` : r.backend))],
     },
   };
 }
