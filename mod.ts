@@ -7,7 +7,7 @@
  */
 
 /** Picks webgpu when an adapter exists, else cpu; explicit override by option or MERBA_BACKEND. */
-export { backendInfo, hasWebGPU, initBackend } from "./lib/backend.ts";
+export { backendInfo, cpuKernelsInUse, hasWebGPU, initBackend } from "./lib/backend.ts";
 export type { BackendInfo, BackendName } from "./lib/backend.ts";
 
 // --- Selective scan (lib/ops): the op with cpu + webgpu kernels and gradients ---

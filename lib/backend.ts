@@ -36,6 +36,19 @@ export interface BackendInfo {
 
 let current: BackendInfo | undefined;
 
+/**
+ * The kernels merba's fused layers use on the active backend right now (see {@link BackendInfo.cpuKernels}),
+ * or null when the active backend is not `cpu`/`wasm`.
+ */
+export function cpuKernelsInUse(): BackendInfo["cpuKernels"] {
+  const b = tf.getBackend();
+  if (b !== "cpu" && b !== "wasm") return null;
+  return {
+    scan: getCpuScanImpl() !== "js" && simdScanAvailable() ? "simd" : "js",
+    matmul: wasmMatmulEnabled() ? "xnnpack" : "js",
+  };
+}
+
 /** Returns the adapter WebGPU would give us, or null where none exists (no GPU, no software driver). */
 export async function webgpuAdapter(): Promise<GPUAdapter | null> {
   const gpu = (globalThis.navigator as Navigator | undefined)?.gpu;
@@ -130,10 +143,7 @@ export async function initBackend(
     await enableWasmMatmul();
     if (tf.getBackend() !== "cpu") await tf.setBackend("cpu");
   } else disableWasmMatmul();
-  const cpuKernels: BackendInfo["cpuKernels"] = name === "webgpu" ? null : {
-    scan: getCpuScanImpl() !== "js" && simdScanAvailable() ? "simd" : "js",
-    matmul: wasmMatmulEnabled() ? "xnnpack" : "js",
-  };
+  const cpuKernels = cpuKernelsInUse();
   current = { name, adapter: adapterText, isFallbackAdapter: fallback, source, cpuKernels };
   if (!options.quiet) {
     console.log(

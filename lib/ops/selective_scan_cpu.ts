@@ -22,6 +22,8 @@ import {
   simdScanSupports,
 } from "./selective_scan_simd.ts";
 
+export { simdScanAvailable } from "./selective_scan_simd.ts";
+
 const FWD = "MerbaSelectiveScan";
 const BWD = "MerbaSelectiveScanGrad";
 
@@ -75,7 +77,7 @@ let cpuScanImpl: CpuScanImpl = "auto";
 /** Chooses the loops of the `cpu`/`wasm` selective-scan kernels (see {@link CpuScanImpl}); returns the previous choice. */
 export function setCpuScanImpl(impl: CpuScanImpl): CpuScanImpl {
   if (impl !== "auto" && impl !== "simd" && impl !== "js") {
-    throw new Error(`setCpuScanImpl: expected "auto", "simd" or "js", got ${JSON.stringify(impl)}`);
+    throw new RangeError(`setCpuScanImpl: expected "auto", "simd" or "js", got ${JSON.stringify(impl)}`);
   }
   if (impl === "simd" && !simdScanAvailable()) {
     throw new Error('setCpuScanImpl("simd"): WebAssembly SIMD is not available in this runtime');
@@ -402,4 +404,3 @@ tf.registerKernel({
   kernelFunc: ({ inputs, backend, attrs }) =>
     backwardKernel(inputs, attrs as unknown as SelectiveScanAttrs, ...cpuIo(backend)),
 });
-export { simdScanAvailable } from "./selective_scan_simd.ts";

@@ -45,8 +45,7 @@ import {
   type TrainOptions,
 } from "./trainer.ts";
 import { resolveAugment } from "./augment.ts";
-import { getCpuScanImpl, simdScanAvailable } from "../ops/selective_scan_cpu.ts";
-import { wasmMatmulEnabled } from "../layers/fused_matmul.ts";
+import { cpuKernelsInUse } from "../backend.ts";
 import denoJson from "../../deno.json" with { type: "json" };
 
 /** A model the LOSO runner can create per fold, train, and optionally save. */
@@ -106,10 +105,8 @@ export interface LosoCallbacks {
 }
 
 function cpuKernelsField(): { cpuKernels?: string } {
-  const b = tf.getBackend();
-  if (b !== "cpu" && b !== "wasm") return {};
-  const scan = getCpuScanImpl() !== "js" && simdScanAvailable() ? "simd" : "js";
-  return { cpuKernels: `scan ${scan}, matmul ${wasmMatmulEnabled() ? "xnnpack" : "js"}` };
+  const k = cpuKernelsInUse();
+  return k ? { cpuKernels: `scan ${k.scan}, matmul ${k.matmul}` } : {};
 }
 
 /** Library and machine versions for results files. */

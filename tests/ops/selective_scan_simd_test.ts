@@ -11,6 +11,7 @@ import { assertClose } from "../_util.ts";
 import { selectiveScan } from "../../lib/ops/selective_scan.ts";
 import { selectiveScanRef } from "../../lib/ops/selective_scan_ref.ts";
 import { getCpuScanImpl, setCpuScanImpl, simdScanAvailable } from "../../lib/ops/selective_scan_cpu.ts";
+import { cpuKernelsInUse } from "../../lib/backend.ts";
 import { loadScanCase, SCAN_CASES } from "../fixtures/selective_scan/load.ts";
 import {
   caseTensors,
@@ -214,3 +215,12 @@ Deno.test({
 });
 
 if (!SIMD) console.warn(`selective_scan_simd_test: SIMD tests ignored (${noSimd})`);
+
+Deno.test("cpuKernelsInUse names the scan loops in use on cpu", async () => {
+  await tf.setBackend("cpu");
+  const k = cpuKernelsInUse();
+  assert.ok(k);
+  assert.equal(k.scan, SIMD ? "simd" : "js");
+  assert.match(k.matmul, /^(xnnpack|js)$/);
+  await withImpl("js", () => assert.equal(cpuKernelsInUse()?.scan, "js"));
+});
