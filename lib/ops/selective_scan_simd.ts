@@ -94,10 +94,25 @@ class Arena {
     this.next = at + ((floats * 4 + 15) & ~15) + 16;
     return at;
   }
-  /** Grows the memory to hold everything taken; returns a fresh Float32Array view of it. */
+  /**
+   * Grows the memory to hold everything taken (it is kept for later calls: the module's memory stays at the
+   * size of the largest call so far); returns a fresh Float32Array view of it.
+   */
   commit(): Float32Array {
     const need = this.next - this.m.memory.buffer.byteLength;
-    if (need > 0) this.m.memory.grow(Math.ceil(need / 65536));
+    if (need > 0) {
+      try {
+        this.m.memory.grow(Math.ceil(need / 65536));
+      } catch (e) {
+        throw new RangeError(
+          `selective scan (WebAssembly SIMD): this call needs ${(this.next / 2 ** 20).toFixed(0)} MiB of ` +
+            `WebAssembly memory, more than can be allocated (${
+              (e as Error).message
+            }); split the batch or use ` +
+            `setCpuScanImpl("js")`,
+        );
+      }
+    }
     return new Float32Array(this.m.memory.buffer);
   }
 }
