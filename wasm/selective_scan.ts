@@ -14,8 +14,10 @@ const LN2_HI: f32 = 0.693145751953125; // ln 2 split so k·LN2_HI is exact for |
 const LN2_LO: f32 = 1.428606765330187e-6;
 const SQRT2: f32 = 1.4142135623730951;
 
-/** eˣ on four lanes: x = k·ln2 + r, |r| ≤ ln2/2, degree-7 Taylor polynomial (relative error ≤ 5e-9), 2^k from
- * the exponent bits. x is clamped to [−87.3, 88]: results below 1.2e-38 are not flushed to 0. NaN stays NaN. */
+/** eˣ on four lanes: x = k·ln2 + r, |r| ≤ ln2/2, degree-7 Taylor polynomial (truncation error ≈ 5e-9
+ * relative, below float32 rounding), 2^k from the exponent bits. x is clamped to [−87.3, 88]: below −87.3 the
+ * result is ≈ 1.2e-38 instead of a smaller number or 0 (a decay factor that small is 0 for every purpose here).
+ * NaN stays NaN. */
 // @ts-ignore: decorator
 
 function vexp(x: v128): v128 {
