@@ -18,7 +18,9 @@ import type { SelectiveScanAttrs } from "./selective_scan.ts";
 import {
   scanBackwardSimd,
   scanForwardSimd,
+  type SimdScanArrays,
   simdScanAvailable,
+  type SimdScanGrads,
   simdScanSupports,
 } from "./selective_scan_simd.ts";
 
@@ -102,22 +104,8 @@ function useSimd(n: number): boolean {
   return simdScanSupports(n);
 }
 
-/** Raw arrays of one scan call, shared by the forward and backward loops. */
-interface ScanArrays {
-  b: number;
-  d: number;
-  l: number;
-  n: number;
-  u: Float32Array;
-  delta: Float32Array;
-  A: Float32Array;
-  B: Float32Array;
-  C: Float32Array;
-  D: Float32Array | null;
-  z: Float32Array | null;
-  bias: Float32Array | null;
-  softplus: boolean;
-}
+/** Raw arrays of one scan call, shared by the forward and backward loops (JavaScript and SIMD). */
+type ScanArrays = SimdScanArrays;
 
 function gather(inputs: tf.NamedTensorInfoMap, read: ReadInput, attrs: SelectiveScanAttrs): ScanArrays {
   const u = inputs.u!;
@@ -201,16 +189,7 @@ export function scanForwardCpu(s: ScanArrays, out: Float32Array, last: Float32Ar
 }
 
 /** Gradient buffers written by {@link scanBackwardCpu} (float32, shapes of the inputs). */
-export interface ScanGrads {
-  du: Float32Array;
-  ddelta: Float32Array;
-  dA: Float32Array;
-  dB: Float32Array;
-  dC: Float32Array;
-  dD: Float32Array | null;
-  dz: Float32Array | null;
-  dbias: Float32Array | null;
-}
+export type ScanGrads = SimdScanGrads;
 
 /** Backward scan over all lanes (recomputes the states per lane). `G` `[b, d, l]`, `gLast` `[b, d, n]` or null. */
 export function scanBackwardCpu(

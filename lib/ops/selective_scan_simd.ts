@@ -123,15 +123,21 @@ function put(heap: Float32Array, at: number, v: Float32Array | null): number {
   return at;
 }
 
-/** Forward scan with the SIMD kernel: writes `out` `[b, d, l]` and, when given, `last` `[b, d, n]`. */
-export function scanForwardSimd(s: SimdScanArrays, out: Float32Array, last: Float32Array | null): void {
-  const m = scanModule();
-  if (!m || !simdScanSupports(s.n)) {
-    throw new Error(`scanForwardSimd: needs WebAssembly SIMD and n % 4 == 0 (n = ${s.n})`);
-  }
-  const { b, d, l, n } = s;
-  const a = new Arena(m);
-  const p = {
+/** Byte offsets of a call's inputs in the module memory (0 for an absent optional input). */
+interface InputOffsets {
+  u: number;
+  delta: number;
+  A: number;
+  B: number;
+  C: number;
+  D: number;
+  z: number;
+  bias: number;
+}
+
+/** Reserves the inputs of `s` in `a` (call before {@link Arena.commit}). */
+function takeInputs(a: Arena, s: SimdScanArrays): InputOffsets {
+  return {
     u: a.take(s.u.length),
     delta: a.take(s.delta.length),
     A: a.take(s.A.length),
@@ -140,39 +146,30 @@ export function scanForwardSimd(s: SimdScanArrays, out: Float32Array, last: Floa
     D: s.D ? a.take(s.D.length) : 0,
     z: s.z ? a.take(s.z.length) : 0,
     bias: s.bias ? a.take(s.bias.length) : 0,
-    out: a.take(out.length),
-    last: last ? a.take(last.length) : 0,
-    scratch: a.take(m.forwardScratchBytes(l, n) / 4),
   };
+}
+
+/** Copies the inputs of `s` to their offsets; returns the scan's leading arguments (shapes, pointers, flag). */
+function putInputs(heap: Float32Array, p: InputOffsets, s: SimdScanArrays): number[] {
+  for (const k of ["u", "delta", "A", "B", "C", "D", "z", "bias"] as const) put(heap, p[k], s[k]);
+  return [s.b, s.d, s.l, s.n, p.u, p.delta, p.A, p.B, p.C, p.D, p.z, p.bias, s.softplus ? 1 : 0];
+}
+
+/** Forward scan with the SIMD kernel: writes `out` `[b, d, l]` and, when given, `last` `[b, d, n]`. */
+export function scanForwardSimd(s: SimdScanArrays, out: Float32Array, last: Float32Array | null): void {
+  const m = scanModule();
+  if (!m || !simdScanSupports(s.n)) {
+    throw new Error(`scanForwardSimd: needs WebAssembly SIMD and n % 4 == 0 (n = ${s.n})`);
+  }
+  const a = new Arena(m);
+  const inp = takeInputs(a, s);
+  const pOut = a.take(out.length);
+  const pLast = last ? a.take(last.length) : 0;
+  const pScratch = a.take(m.forwardScratchBytes(s.l, s.n) / 4);
   const heap = a.commit();
-  put(heap, p.u, s.u);
-  put(heap, p.delta, s.delta);
-  put(heap, p.A, s.A);
-  put(heap, p.B, s.B);
-  put(heap, p.C, s.C);
-  put(heap, p.D, s.D);
-  put(heap, p.z, s.z);
-  put(heap, p.bias, s.bias);
-  m.scanForward(
-    b,
-    d,
-    l,
-    n,
-    p.u,
-    p.delta,
-    p.A,
-    p.B,
-    p.C,
-    p.D,
-    p.z,
-    p.bias,
-    s.softplus ? 1 : 0,
-    p.out,
-    p.last,
-    p.scratch,
-  );
-  out.set(heap.subarray(p.out >> 2, (p.out >> 2) + out.length));
-  if (last) last.set(heap.subarray(p.last >> 2, (p.last >> 2) + last.length));
+  m.scanForward(...putInputs(heap, inp, s), pOut, pLast, pScratch);
+  out.set(heap.subarray(pOut >> 2, (pOut >> 2) + out.length));
+  if (last) last.set(heap.subarray(pLast >> 2, (pLast >> 2) + last.length));
 }
 
 /** Backward scan with the SIMD kernel (recomputes the states per lane); fills every buffer of `g`. */
@@ -186,75 +183,20 @@ export function scanBackwardSimd(
   if (!m || !simdScanSupports(s.n)) {
     throw new Error(`scanBackwardSimd: needs WebAssembly SIMD and n % 4 == 0 (n = ${s.n})`);
   }
-  const { b, d, l, n } = s;
   const a = new Arena(m);
-  const p = {
-    u: a.take(s.u.length),
-    delta: a.take(s.delta.length),
-    A: a.take(s.A.length),
-    B: a.take(s.B.length),
-    C: a.take(s.C.length),
-    D: s.D ? a.take(s.D.length) : 0,
-    z: s.z ? a.take(s.z.length) : 0,
-    bias: s.bias ? a.take(s.bias.length) : 0,
-    G: a.take(G.length),
-    gLast: gLast ? a.take(gLast.length) : 0,
-    du: a.take(g.du.length),
-    ddelta: a.take(g.ddelta.length),
-    dA: a.take(g.dA.length),
-    dB: a.take(g.dB.length),
-    dC: a.take(g.dC.length),
-    dD: g.dD ? a.take(g.dD.length) : 0,
-    dz: g.dz ? a.take(g.dz.length) : 0,
-    dbias: g.dbias ? a.take(g.dbias.length) : 0,
-    scratch: a.take(m.backwardScratchBytes(l, n) / 4),
-  };
+  const inp = takeInputs(a, s);
+  const pG = a.take(G.length);
+  const pGLast = gLast ? a.take(gLast.length) : 0;
+  const keys = ["du", "ddelta", "dA", "dB", "dC", "dD", "dz", "dbias"] as const;
+  const pg = keys.map((k) => (g[k] ? a.take(g[k]!.length) : 0));
+  const pScratch = a.take(m.backwardScratchBytes(s.l, s.n) / 4);
   const heap = a.commit();
-  put(heap, p.u, s.u);
-  put(heap, p.delta, s.delta);
-  put(heap, p.A, s.A);
-  put(heap, p.B, s.B);
-  put(heap, p.C, s.C);
-  put(heap, p.D, s.D);
-  put(heap, p.z, s.z);
-  put(heap, p.bias, s.bias);
-  put(heap, p.G, G);
-  put(heap, p.gLast, gLast);
-  m.scanBackward(
-    b,
-    d,
-    l,
-    n,
-    p.u,
-    p.delta,
-    p.A,
-    p.B,
-    p.C,
-    p.D,
-    p.z,
-    p.bias,
-    s.softplus ? 1 : 0,
-    p.G,
-    p.gLast,
-    p.du,
-    p.ddelta,
-    p.dA,
-    p.dB,
-    p.dC,
-    p.dD,
-    p.dz,
-    p.dbias,
-    p.scratch,
-  );
-  const get = (at: number, dst: Float32Array | null) => {
-    if (dst) dst.set(heap.subarray(at >> 2, (at >> 2) + dst.length));
-  };
-  get(p.du, g.du);
-  get(p.ddelta, g.ddelta);
-  get(p.dA, g.dA);
-  get(p.dB, g.dB);
-  get(p.dC, g.dC);
-  get(p.dD, g.dD);
-  get(p.dz, g.dz);
-  get(p.dbias, g.dbias);
+  const args = putInputs(heap, inp, s);
+  put(heap, pG, G);
+  put(heap, pGLast, gLast);
+  m.scanBackward(...args, pG, pGLast, ...pg, pScratch);
+  keys.forEach((k, i) => {
+    const dst = g[k];
+    if (dst) dst.set(heap.subarray(pg[i] >> 2, (pg[i] >> 2) + dst.length));
+  });
 }
