@@ -20,6 +20,24 @@ import {
   matmulRowsWasm,
   wasmMatmulEnabled,
 } from "./fused_matmul.ts";
+import {
+  attentionBackwardSimd,
+  attentionForwardSimd,
+  conv3x3BackwardSimd,
+  conv3x3ForwardSimd,
+  dwConv1dBackwardSimd,
+  dwConv1dForwardSimd,
+  geluBackwardSimd,
+  geluForwardSimd,
+  layerNormBackwardSimd,
+  layerNormForwardSimd,
+  layerSimdFor,
+  layerSimdOn,
+  linearBackwardSimd,
+  linearForwardSimd,
+  siluBackwardSimd,
+  siluForwardSimd,
+} from "./layer_simd.ts";
 
 type GradFn = Parameters<typeof tf.customGrad>[0];
 
@@ -115,6 +133,26 @@ export function fusedLinear(x: tf.Tensor, w: tf.Tensor, b?: tf.Tensor): tf.Tenso
     return (b ? tf.add(y, b) : y).reshape([...lead, o]);
   }
   const n = x.size / i;
+  if (layerSimdOn()) {
+    const f = tf.customGrad(
+      // (tf.customGrad passes a `save` function after the inputs: the bias is taken from the closure's `b`)
+      ((xx: tf.Tensor, ww: tf.Tensor, bb: unknown) => {
+        const xv = vals(xx);
+        const wv = vals(ww);
+        const value = make(linearForwardSimd(xv, wv, b ? vals(bb as tf.Tensor) : null, n, i, o), [
+          ...lead,
+          o,
+        ]);
+        const gradFunc = (dy: tf.Tensor) => {
+          const g = linearBackwardSimd(xv, wv, vals(dy), n, i, o, b !== undefined);
+          const grads = [make(g.dx, xx.shape), make(g.dw, [i, o])];
+          return g.db ? [...grads, make(g.db, [o])] : grads;
+        };
+        return { value, gradFunc };
+      }) as unknown as GradFn,
+    );
+    return b ? f(x, w, b) : f(x, w);
+  }
   if (b) {
     const f = tf.customGrad(
       ((xx: tf.Tensor, ww: tf.Tensor, bb: tf.Tensor) => {
@@ -155,6 +193,20 @@ export function fusedLayerNorm(x: tf.Tensor, gamma: tf.Tensor, beta: tf.Tensor, 
     return tf.add(tf.mul(tf.mul(tf.sub(x, mean), tf.rsqrt(tf.add(variance, eps))), gamma), beta);
   }
   const n = x.size / c;
+  if (layerSimdFor(c)) {
+    const f = tf.customGrad(
+      ((xx: tf.Tensor, gg: tf.Tensor, bb: tf.Tensor) => {
+        const gv = vals(gg);
+        const [xhat, rstd, y] = layerNormForwardSimd(vals(xx), gv, vals(bb), c, eps);
+        const gradFunc = (dy: tf.Tensor) => {
+          const [dx, dg, db] = layerNormBackwardSimd(vals(dy), gv, xhat, rstd, c);
+          return [make(dx, xx.shape), make(dg, [c]), make(db, [c])];
+        };
+        return { value: make(y, xx.shape), gradFunc };
+      }) as unknown as GradFn,
+    );
+    return f(x, gamma, beta);
+  }
   const f = tf.customGrad(
     ((xx: tf.Tensor, gg: tf.Tensor, bb: tf.Tensor) => {
       const xv = vals(xx);
@@ -313,6 +365,17 @@ export function fusedBatchNorm(
 /** SiLU `x·σ(x)`. */
 export function fusedSilu(x: tf.Tensor): tf.Tensor {
   if (!jsKernels()) return tf.mul(x, tf.sigmoid(x));
+  if (layerSimdOn()) {
+    const f = tf.customGrad(
+      ((xx: tf.Tensor) => {
+        const xv = vals(xx);
+        const [s, y] = siluForwardSimd(xv);
+        const gradFunc = (dy: tf.Tensor) => make(siluBackwardSimd(xv, s, vals(dy)), xx.shape);
+        return { value: make(y, xx.shape), gradFunc };
+      }) as unknown as GradFn,
+    );
+    return f(x);
+  }
   const f = tf.customGrad(
     ((xx: tf.Tensor) => {
       const xv = vals(xx);
@@ -336,6 +399,26 @@ export function fusedSilu(x: tf.Tensor): tf.Tensor {
   return f(x);
 }
 
+/** ReLU `max(0, x)` (tfjs-backend-cpu's Relu and its two-op gradient cost ≈ 10× a plain loop here). */
+export function fusedRelu(x: tf.Tensor): tf.Tensor {
+  if (!jsKernels()) return tf.relu(x);
+  const f = tf.customGrad(
+    ((xx: tf.Tensor) => {
+      const xv = vals(xx);
+      const y = new Float32Array(xv.length);
+      for (let i = 0; i < xv.length; i++) y[i] = xv[i] > 0 ? xv[i] : 0;
+      const gradFunc = (dy: tf.Tensor) => {
+        const g = vals(dy);
+        const dx = new Float32Array(xv.length);
+        for (let i = 0; i < xv.length; i++) dx[i] = xv[i] > 0 ? g[i] : 0;
+        return make(dx, xx.shape);
+      };
+      return { value: make(y, xx.shape), gradFunc };
+    }) as unknown as GradFn,
+  );
+  return f(x);
+}
+
 const GELU_K = Math.sqrt(2 / Math.PI);
 
 /** GELU, tanh approximation: `½·x·(1 + tanh(√(2/π)·(x + 0.044715·x³)))`. */
@@ -343,6 +426,17 @@ export function fusedGelu(x: tf.Tensor): tf.Tensor {
   if (!jsKernels()) {
     const inner = tf.mul(GELU_K, tf.add(x, tf.mul(0.044715, tf.pow(x, 3))));
     return tf.mul(tf.mul(0.5, x), tf.add(1, tf.tanh(inner)));
+  }
+  if (layerSimdOn()) {
+    const f = tf.customGrad(
+      ((xx: tf.Tensor) => {
+        const xv = vals(xx);
+        const [t, y] = geluForwardSimd(xv);
+        const gradFunc = (dy: tf.Tensor) => make(geluBackwardSimd(xv, t, vals(dy)), xx.shape);
+        return { value: make(y, xx.shape), gradFunc };
+      }) as unknown as GradFn,
+    );
+    return f(x);
   }
   const f = tf.customGrad(
     ((xx: tf.Tensor) => {
@@ -387,6 +481,20 @@ export function fusedDepthwiseConv1d(x: tf.Tensor, kernel: tf.Tensor): tf.Tensor
       .reshape([b, l, c]);
   }
   const left = Math.floor((k - 1) / 2);
+  if (layerSimdFor(c)) {
+    const f = tf.customGrad(
+      ((xx: tf.Tensor, kk: tf.Tensor) => {
+        const xv = vals(xx);
+        const w = vals(kk);
+        const gradFunc = (dy: tf.Tensor) => {
+          const [dx, dw] = dwConv1dBackwardSimd(xv, w, vals(dy), b, l, c, k, left);
+          return [make(dx, xx.shape), make(dw, kk.shape)];
+        };
+        return { value: make(dwConv1dForwardSimd(xv, w, b, l, c, k, left), xx.shape), gradFunc };
+      }) as unknown as GradFn,
+    );
+    return f(x, kernel) as tf.Tensor3D;
+  }
   const f = tf.customGrad(
     ((xx: tf.Tensor, kk: tf.Tensor) => {
       const xv = vals(xx);
@@ -449,6 +557,21 @@ export function fusedConv3x3(x: tf.Tensor, kernel: tf.Tensor, stride: number): t
   }
   const ho = Math.floor((h - 1) / stride) + 1;
   const wo = Math.floor((w - 1) / stride) + 1;
+  if (layerSimdFor(co)) {
+    const shape = { b, h, w, ci, co, stride, ho, wo };
+    const f = tf.customGrad(
+      ((xx: tf.Tensor, kt: tf.Tensor) => {
+        const xv = vals(xx);
+        const wv = vals(kt);
+        const gradFunc = (dy: tf.Tensor) => {
+          const [dx, dk] = conv3x3BackwardSimd(xv, wv, vals(dy), shape);
+          return [make(dx, xx.shape), make(dk, kt.shape)];
+        };
+        return { value: make(conv3x3ForwardSimd(xv, wv, shape), [b, ho, wo, co]), gradFunc };
+      }) as unknown as GradFn,
+    );
+    return f(x, kernel) as tf.Tensor4D;
+  }
   const kk = 9 * ci;
   const rows = b * ho * wo;
   // src[r·kk + (ky·3 + kx)·ci + c] = flat index into x, or −1 (padding)
@@ -711,6 +834,22 @@ export function fusedAttention(q: tf.Tensor, k: tf.Tensor, v: tf.Tensor, scale: 
     return tf.matMul(tf.softmax(tf.matMul(tf.mul(q, scale), k, false, true)), v) as tf.Tensor4D;
   }
   const nb = b * h;
+  if (layerSimdFor(d)) {
+    const f = tf.customGrad(
+      ((qq: tf.Tensor, kk: tf.Tensor, vv: tf.Tensor) => {
+        const qv = vals(qq);
+        const kv = vals(kk);
+        const vv_ = vals(vv);
+        const [p, o] = attentionForwardSimd(qv, kv, vv_, nb, n, d, scale);
+        const gradFunc = (dy: tf.Tensor) => {
+          const [dq, dk, dv] = attentionBackwardSimd(qv, kv, vv_, p, vals(dy), nb, n, d, scale);
+          return [make(dq, qq.shape), make(dk, kk.shape), make(dv, vv.shape)];
+        };
+        return { value: make(o, [b, h, n, d]), gradFunc };
+      }) as unknown as GradFn,
+    );
+    return f(q, k, v) as tf.Tensor4D;
+  }
   if (wasmMatmulEnabled()) return attentionWasm(q, k, v, scale);
   const f = tf.customGrad(
     ((qq: tf.Tensor, kk: tf.Tensor, vv: tf.Tensor) => {

@@ -11,7 +11,7 @@
 import * as tf from "@tensorflow/tfjs";
 import { type LayerVariable, MerbaLayer, type MerbaLayerArgs, oneTensor } from "./base.ts";
 import { BatchNorm } from "./batch_norm.ts";
-import { fusedConv3x3 } from "./fused.ts";
+import { fusedConv3x3, fusedRelu } from "./fused.ts";
 
 const conv3x3 = fusedConv3x3;
 
@@ -103,7 +103,7 @@ export class FlowStem extends MerbaLayer {
     return tf.tidy(() => {
       let x: tf.Tensor = x0;
       this.kernels.forEach((k, i) => {
-        x = tf.relu(this.norms[i].call(conv3x3(x, k.read(), this.strides[i]), kwargs));
+        x = fusedRelu(this.norms[i].call(conv3x3(x, k.read(), this.strides[i]), kwargs));
       });
       return x;
     });

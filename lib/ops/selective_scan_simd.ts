@@ -12,6 +12,7 @@
  * @module
  */
 import { SCAN_SIMD_WASM_BASE64 } from "./selective_scan_simd_wasm.ts";
+import { Arena, instantiateSimd, put, type SimdModuleBase } from "./wasm_simd.ts";
 
 /** Arrays of one scan call (the layout of `selective_scan_cpu.ts`). */
 export interface SimdScanArrays {
@@ -42,9 +43,7 @@ export interface SimdScanGrads {
   dbias: Float32Array | null;
 }
 
-interface ScanExports {
-  memory: WebAssembly.Memory;
-  heapBase(): number;
+interface ScanExports extends SimdModuleBase {
   forwardScratchBytes(l: number, n: number): number;
   backwardScratchBytes(l: number, n: number): number;
   scanForward(...args: number[]): void;
@@ -53,22 +52,9 @@ interface ScanExports {
 
 let exportsCache: ScanExports | null | undefined;
 
-function decodeBase64(s: string): Uint8Array<ArrayBuffer> {
-  const bin = atob(s);
-  const out = new Uint8Array(bin.length);
-  for (let i = 0; i < bin.length; i++) out[i] = bin.charCodeAt(i);
-  return out;
-}
-
 /** The instantiated module, or null where WebAssembly SIMD is not available (the JavaScript loops are used). */
 function scanModule(): ScanExports | null {
-  if (exportsCache !== undefined) return exportsCache;
-  try {
-    const mod = new WebAssembly.Module(decodeBase64(SCAN_SIMD_WASM_BASE64));
-    exportsCache = new WebAssembly.Instance(mod, {}).exports as unknown as ScanExports;
-  } catch {
-    exportsCache = null;
-  }
+  if (exportsCache === undefined) exportsCache = instantiateSimd<ScanExports>(SCAN_SIMD_WASM_BASE64);
   return exportsCache;
 }
 
@@ -80,47 +66,6 @@ export function simdScanAvailable(): boolean {
 /** True when the SIMD kernels handle a scan with state size `n` (available and `n % 4 === 0`). */
 export function simdScanSupports(n: number): boolean {
   return n > 0 && n % 4 === 0 && simdScanAvailable();
-}
-
-/** Bump allocator over the module memory for one call: 16-byte aligned regions, 16 bytes of slack after each. */
-class Arena {
-  private next: number;
-  constructor(private readonly m: ScanExports) {
-    this.next = (m.heapBase() + 15) & ~15;
-  }
-  /** Reserves `floats` float32 (plus slack); returns the byte offset. */
-  take(floats: number): number {
-    const at = this.next;
-    this.next = at + ((floats * 4 + 15) & ~15) + 16;
-    return at;
-  }
-  /**
-   * Grows the memory to hold everything taken (it is kept for later calls: the module's memory stays at the
-   * size of the largest call so far); returns a fresh Float32Array view of it.
-   */
-  commit(): Float32Array {
-    const need = this.next - this.m.memory.buffer.byteLength;
-    if (need > 0) {
-      try {
-        this.m.memory.grow(Math.ceil(need / 65536));
-      } catch (e) {
-        throw new RangeError(
-          `selective scan (WebAssembly SIMD): this call needs ${(this.next / 2 ** 20).toFixed(0)} MiB of ` +
-            `WebAssembly memory, more than can be allocated (${
-              (e as Error).message
-            }); split the batch or use ` +
-            `setCpuScanImpl("js")`,
-        );
-      }
-    }
-    return new Float32Array(this.m.memory.buffer);
-  }
-}
-
-function put(heap: Float32Array, at: number, v: Float32Array | null): number {
-  if (!v) return 0;
-  heap.set(v, at >> 2);
-  return at;
 }
 
 /** Byte offsets of a call's inputs in the module memory (0 for an absent optional input). */
@@ -161,7 +106,7 @@ export function scanForwardSimd(s: SimdScanArrays, out: Float32Array, last: Floa
   if (!m || !simdScanSupports(s.n)) {
     throw new Error(`scanForwardSimd: needs WebAssembly SIMD and n % 4 == 0 (n = ${s.n})`);
   }
-  const a = new Arena(m);
+  const a = new Arena(m, "selective scan", 'use setCpuScanImpl("js")');
   const inp = takeInputs(a, s);
   const pOut = a.take(out.length);
   const pLast = last ? a.take(last.length) : 0;
@@ -183,7 +128,7 @@ export function scanBackwardSimd(
   if (!m || !simdScanSupports(s.n)) {
     throw new Error(`scanBackwardSimd: needs WebAssembly SIMD and n % 4 == 0 (n = ${s.n})`);
   }
-  const a = new Arena(m);
+  const a = new Arena(m, "selective scan", 'use setCpuScanImpl("js")');
   const inp = takeInputs(a, s);
   const pG = a.take(G.length);
   const pGLast = gLast ? a.take(gLast.length) : 0;

@@ -1,6 +1,8 @@
 /**
  * The fused cpu kernels against the same maths written with plain tf ops (values and gradients).
  * Tolerance: float32 rounding of differently ordered sums, atol 1e-5 / rtol 1e-4 (values O(1)).
+ * Run once with the JavaScript loops and once with the WebAssembly SIMD kernels (`setCpuLayerImpl`); shapes
+ * include channel counts that are multiples of 4 (SIMD) and that are not (JavaScript loops either way).
  */
 import * as tf from "@tensorflow/tfjs";
 import { assertClose } from "../_util.ts";
@@ -15,9 +17,11 @@ import {
   fusedLayerNorm,
   fusedLinear,
   fusedMeanTokens,
+  fusedRelu,
   fusedSilu,
   fusedSoftmax,
 } from "../../lib/layers/fused.ts";
+import { type CpuLayerImpl, layerSimdOn, setCpuLayerImpl } from "../../lib/layers/layer_simd.ts";
 
 const TOL = { atol: 1e-5, rtol: 1e-4 };
 const r = (shape: number[], seed: number) => tf.randomNormal(shape, 0, 1, "float32", seed);
@@ -41,7 +45,35 @@ async function same(
   tf.dispose([y, yr, G, ...g, ...gr]);
 }
 
-Deno.test("fused cpu kernels equal their tf-op definitions (values and gradients)", async () => {
+/** Runs `body` with the layer kernels set to `impl` (restored afterwards). */
+async function withImpl(impl: CpuLayerImpl, body: () => Promise<void>) {
+  const prev = setCpuLayerImpl(impl);
+  try {
+    await body();
+  } finally {
+    setCpuLayerImpl(prev);
+  }
+}
+
+const IMPLS: { impl: CpuLayerImpl; ignore: boolean }[] = [
+  { impl: "js", ignore: false },
+  { impl: "simd", ignore: !layerSimdOn() },
+];
+
+for (const { impl, ignore } of IMPLS) {
+  Deno.test({
+    name: `fused cpu kernels (${impl}) equal their tf-op definitions (values and gradients)`,
+    ignore,
+    fn: () => withImpl(impl, fusedKernelsAgainstTfOps),
+  });
+  Deno.test({
+    name: `fused attention (${impl}) equals softmax(q·kᵀ·s)·v (values, gradients) and its probabilities`,
+    ignore,
+    fn: () => withImpl(impl, fusedAttentionAgainstTfOps),
+  });
+}
+
+async function fusedKernelsAgainstTfOps() {
   await tf.setBackend("cpu");
   await same(
     "linear+bias",
@@ -54,11 +86,19 @@ Deno.test("fused cpu kernels equal their tf-op definitions (values and gradients
     ],
   );
   await same("linear", (x, w) => fusedLinear(x, w), (x, w) => tf.matMul(x, w), [r([6, 5], 4), r([5, 3], 5)]);
-  await same("layerNorm", (x, g, b) => fusedLayerNorm(x, g, b), (x, g, b) => {
-    const { mean, variance } = tf.moments(x, -1, true);
-    return tf.add(tf.mul(tf.div(tf.sub(x, mean), tf.sqrt(tf.add(variance, 1e-5))), g), b);
-  }, [r([7, 6], 6), r([6], 7), r([6], 8)]);
+  for (const c of [6, 8]) {
+    await same(`layerNorm c${c}`, (x, g, b) => fusedLayerNorm(x, g, b), (x, g, b) => {
+      const { mean, variance } = tf.moments(x, -1, true);
+      return tf.add(tf.mul(tf.div(tf.sub(x, mean), tf.sqrt(tf.add(variance, 1e-5))), g), b);
+    }, [r([7, c], 6), r([c], 7), r([c], 8)]);
+  }
+  await same("relu", fusedRelu, (x) => tf.relu(x), [
+    tf.concat([r([30], 30), tf.tensor1d([0, -0, 1e-30, -1e-30])]),
+  ]);
   await same("silu", fusedSilu, (x) => tf.mul(x, tf.sigmoid(x)), [r([4, 9], 9)]);
+  // the tails of σ and tanh (saturation, exp clamped at ±87–88 in the SIMD kernels)
+  const wide = tf.tensor1d([-100, -40, -12, -3, -0.5, 0, 1e-3, 0.5, 3, 12, 40, 100, 87.5, -87.5]);
+  await same("silu, wide range", fusedSilu, (x) => tf.mul(x, tf.sigmoid(x)), [wide]);
   await same(
     "gelu",
     fusedGelu,
@@ -71,31 +111,41 @@ Deno.test("fused cpu kernels equal their tf-op definitions (values and gradients
       r([4, 9], 10),
     ],
   );
-  for (const k of [3, 4]) {
+  await same(
+    "gelu, wide range",
+    fusedGelu,
+    (x) =>
+      tf.mul(
+        tf.mul(0.5, x),
+        tf.add(1, tf.tanh(tf.mul(Math.sqrt(2 / Math.PI), tf.add(x, tf.mul(0.044715, tf.pow(x, 3)))))),
+      ),
+    [wide],
+  );
+  for (const [k, c] of [[3, 3], [4, 3], [3, 8], [4, 8]]) {
     await same(
-      `dwconv1d k${k}`,
+      `dwconv1d k${k} c${c}`,
       fusedDepthwiseConv1d,
       (x, w) =>
-        tf.depthwiseConv2d(x.reshape([2, 1, 7, 3]) as tf.Tensor4D, w as tf.Tensor4D, 1, "same").reshape([
+        tf.depthwiseConv2d(x.reshape([2, 1, 7, c]) as tf.Tensor4D, w as tf.Tensor4D, 1, "same").reshape([
           2,
           7,
-          3,
+          c,
         ]),
       [
-        r([2, 7, 3], 11),
-        r([1, k, 3, 1], 12),
+        r([2, 7, c], 11),
+        r([1, k, c, 1], 12),
       ],
     );
   }
-  for (const s of [1, 2]) {
+  for (const [s, ci, co] of [[1, 3, 4], [2, 3, 4], [2, 5, 8], [1, 2, 3]]) {
     await same(
-      `conv3x3 s${s}`,
+      `conv3x3 s${s} ${ci}→${co}`,
       (x, w) => fusedConv3x3(x, w, s),
       (x, w) =>
         tf.conv2d(tf.pad(x as tf.Tensor4D, [[0, 0], [1, 1], [1, 1], [0, 0]]), w as tf.Tensor4D, s, "valid"),
       [
-        r([2, 7, 6, 3], 13),
-        r([3, 3, 3, 4], 14),
+        r([2, 7, 6, ci], 13),
+        r([3, 3, ci, co], 14),
       ],
     );
   }
@@ -122,7 +172,7 @@ Deno.test("fused cpu kernels equal their tf-op definitions (values and gradients
     (x, g, b) => tf.batchNorm(x, mm, mv, b, g, 1e-4),
     [r([2, 3, 3, 4], 24), r([4], 25), r([4], 26)],
   );
-});
+}
 
 Deno.test("fast cpu Add/Sub/Multiply: same-shape and scalar cases exact, broadcast and int32 fall back", async () => {
   await tf.setBackend("cpu");
@@ -154,15 +204,18 @@ Deno.test("fast cpu Add/Sub/Multiply: same-shape and scalar cases exact, broadca
   if (ints.dtype !== "int32" || (await ints.data()).join() !== "4,6") throw new Error("int32 add");
 });
 
-Deno.test("fused attention equals softmax(q·kᵀ·s)·v (values, gradients) and its probabilities", async () => {
+async function fusedAttentionAgainstTfOps() {
   await tf.setBackend("cpu");
   const s = 0.35;
-  await same(
-    "attention",
-    (q, k, v) => fusedAttention(q, k, v, s),
-    (q, k, v) => tf.matMul(tf.softmax(tf.matMul(tf.mul(q, s), k, false, true)), v),
-    [r([2, 3, 5, 4], 40), r([2, 3, 5, 4], 41), r([2, 3, 5, 4], 42)],
-  );
+  // d = 4, 8: SIMD; d = 6: JavaScript loops; n = 5, 49 (MERba's 7×7 window): rows that are not whole vectors
+  for (const [n, d] of [[5, 4], [49, 8], [5, 6]]) {
+    await same(
+      `attention n${n} d${d}`,
+      (q, k, v) => fusedAttention(q, k, v, s),
+      (q, k, v) => tf.matMul(tf.softmax(tf.matMul(tf.mul(q, s), k, false, true)), v),
+      [r([2, 3, n, d], 40), r([2, 3, n, d], 41), r([2, 3, n, d], 42)],
+    );
+  }
   const q = r([2, 3, 5, 4], 43);
   const k = r([2, 3, 5, 4], 44);
   assertClose(
@@ -173,4 +226,4 @@ Deno.test("fused attention equals softmax(q·kᵀ·s)·v (values, gradients) and
       what: "probabilities",
     },
   );
-});
+}
