@@ -7,7 +7,7 @@
  */
 
 /** Picks webgpu when an adapter exists, else cpu; explicit override by option or MERBA_BACKEND. */
-export { backendInfo, cpuKernelsInUse, hasWebGPU, initBackend } from "./lib/backend.ts";
+export { backendInfo, cpuKernelsInUse, describeCpuKernels, hasWebGPU, initBackend } from "./lib/backend.ts";
 export type { BackendInfo, BackendName } from "./lib/backend.ts";
 
 // --- Selective scan (lib/ops): the op with cpu + webgpu kernels and gradients ---
@@ -23,6 +23,9 @@ export { SELECTIVE_SCAN_BACKENDS, selectiveScan } from "./lib/ops/selective_scan
 /** cpu/wasm scan loops: WebAssembly SIMD (default where available, n % 4 == 0) or JavaScript. */
 export { getCpuScanImpl, setCpuScanImpl, simdScanAvailable } from "./lib/ops/selective_scan_cpu.ts";
 export type { CpuScanImpl } from "./lib/ops/selective_scan_cpu.ts";
+/** cpu/wasm layer kernels (linear, activations, LayerNorm, attention, convolutions): WebAssembly SIMD or JavaScript. */
+export { getCpuLayerImpl, layerSimdOn, setCpuLayerImpl } from "./lib/layers/layer_simd.ts";
+export type { CpuLayerImpl } from "./lib/layers/layer_simd.ts";
 export type {
   SelectiveScanKernelOptions,
   SelectiveScanOptions,

@@ -7,11 +7,12 @@
  * (the cost floor of the loop itself). Data: random 28×28×3 inputs (throughput does not depend on values).
  *
  *   deno run -A bench/train_throughput.ts [--model merba-tiny] [--batch 32] [--epochs-proj 30]
- *     [--backends cpu-js,cpu,webgpu] [--samples 320] [--rounds 3] [--set KEY=JSON ...]
+ *     [--backends cpu-js,cpu-scan,cpu,webgpu] [--samples 320] [--rounds 3] [--set KEY=JSON ...]
  *
- * Backends: `cpu` = tfjs cpu with merba's default cpu kernels (WebAssembly SIMD selective scan, XNNPACK
- * matrix products through tfjs's wasm backend: what `initBackend({ backend: "cpu" })` sets up); `cpu-js` =
- * the same backend with the JavaScript scan loops and JS matrix products (the kernels before the SIMD work);
+ * Backends: `cpu` = tfjs cpu with merba's default cpu kernels (WebAssembly SIMD selective scan and layer
+ * kernels, XNNPACK for the remaining products: what `initBackend({ backend: "cpu" })` sets up); `cpu-scan` =
+ * the same with the JavaScript layer kernels (the third session's default: SIMD scan, XNNPACK products);
+ * `cpu-js` = the JavaScript scan and layer loops and JS matrix products (the kernels before any SIMD work);
  * `webgpu`.
  *
  * @module
@@ -21,6 +22,7 @@ import { parseArgs } from "node:util";
 import { hasWebGPU } from "../lib/backend.ts";
 import { disableWasmMatmul, enableWasmMatmul } from "../lib/layers/fused_matmul.ts";
 import { setCpuScanImpl } from "../lib/ops/selective_scan_cpu.ts";
+import { setCpuLayerImpl } from "../lib/layers/layer_simd.ts";
 import "@tensorflow/tfjs-backend-webgpu";
 import type { FlowDataset } from "../lib/data/types.ts";
 import { createMerba } from "../lib/models/merba.ts";
@@ -36,7 +38,7 @@ const { values } = parseArgs({
     samples: { type: "string", default: "320" },
     rounds: { type: "string", default: "3" },
     "epochs-proj": { type: "string", default: "30" },
-    backends: { type: "string", default: "cpu-js,cpu,webgpu" },
+    backends: { type: "string", default: "cpu-js,cpu-scan,cpu,webgpu" },
     set: { type: "string", multiple: true, default: [] },
   },
 });
@@ -123,17 +125,19 @@ const variants = values.backends!.split(",").filter((backend) => {
   return backend !== "webgpu" || gpu;
 });
 for (const backend of variants) {
-  if (!["cpu", "cpu-js", "webgpu", "wasm"].includes(backend)) {
+  if (!["cpu", "cpu-scan", "cpu-js", "webgpu", "wasm"].includes(backend)) {
     throw new Error(`--backends: unknown backend "${backend}"`);
   }
 }
 
 /** Makes `backend` (a variant name) active with its kernels. */
 async function activate(backend: string): Promise<void> {
-  await tf.setBackend(backend === "cpu-js" ? "cpu" : backend);
+  const cpu = backend.startsWith("cpu");
+  await tf.setBackend(cpu ? "cpu" : backend);
   await tf.ready();
   setCpuScanImpl(backend === "cpu-js" ? "js" : "auto");
-  if (backend === "cpu") {
+  setCpuLayerImpl(backend === "cpu-js" || backend === "cpu-scan" ? "js" : "auto");
+  if (backend === "cpu" || backend === "cpu-scan") {
     if (!(await enableWasmMatmul())) console.log("cpu: the wasm backend did not start; JS matrix products");
     await tf.setBackend("cpu");
   } else disableWasmMatmul();

@@ -12,6 +12,7 @@ import * as tf from "@tensorflow/tfjs";
 import "@tensorflow/tfjs-backend-webgpu";
 import { disableWasmMatmul, enableWasmMatmul, wasmMatmulEnabled } from "./layers/fused_matmul.ts";
 import { getCpuScanImpl, simdScanAvailable } from "./ops/selective_scan_cpu.ts";
+import { layerSimdOn } from "./layers/layer_simd.ts";
 
 /** Backends merba knows how to run on. `auto` = webgpu when an adapter exists, else cpu. */
 export type BackendName = "webgpu" | "cpu" | "wasm" | "auto";
@@ -28,10 +29,12 @@ export interface BackendInfo {
   source: "option" | "env" | "auto";
   /**
    * The kernels behind merba's fused layers on `cpu`/`wasm` (null on webgpu): `scan` = selective-scan loops
-   * (`"simd"` WebAssembly SIMD for state sizes that are multiples of 4, else `"js"`), `matmul` = the linear,
-   * conv3×3 and attention products (`"xnnpack"` through tfjs's wasm backend, or `"js"`).
+   * (`"simd"` WebAssembly SIMD for state sizes that are multiples of 4, else `"js"`); `layers` = linear,
+   * activation, LayerNorm, attention and convolution kernels (`"simd"` WebAssembly SIMD where the channel count
+   * allows, see `setCpuLayerImpl`, else `"js"`); `matmul` = the matrix products the SIMD layer kernels do not
+   * take (all of them with `layers: "js"`): `"xnnpack"` through tfjs's wasm backend, or `"js"`.
    */
-  cpuKernels: { scan: "simd" | "js"; matmul: "xnnpack" | "js" } | null;
+  cpuKernels: { scan: "simd" | "js"; layers: "simd" | "js"; matmul: "xnnpack" | "js" } | null;
 }
 
 let current: BackendInfo | undefined;
@@ -45,8 +48,14 @@ export function cpuKernelsInUse(): BackendInfo["cpuKernels"] {
   if (b !== "cpu" && b !== "wasm") return null;
   return {
     scan: getCpuScanImpl() !== "js" && simdScanAvailable() ? "simd" : "js",
+    layers: layerSimdOn() ? "simd" : "js",
     matmul: wasmMatmulEnabled() ? "xnnpack" : "js",
   };
+}
+
+/** One-line form of {@link cpuKernelsInUse}'s answer, as results files and the backend report print it. */
+export function describeCpuKernels(k: NonNullable<BackendInfo["cpuKernels"]>): string {
+  return `scan ${k.scan}, layers ${k.layers}, matmul ${k.matmul}`;
 }
 
 /** Returns the adapter WebGPU would give us, or null where none exists (no GPU, no software driver). */
@@ -149,7 +158,7 @@ export async function initBackend(
     console.log(
       `merba backend: ${name} (${source})${name === "webgpu" ? ` adapter: ${adapterText}` : ""}${
         fallback ? " [software fallback: timings are CPU timings]" : ""
-      }${cpuKernels ? ` (scan ${cpuKernels.scan}, matmul ${cpuKernels.matmul})` : ""}`,
+      }${cpuKernels ? ` (${describeCpuKernels(cpuKernels)})` : ""}`,
     );
   }
   return current;

@@ -434,30 +434,55 @@ export function conv3x3Backward(
   }
 }
 
-/** Linear layer y = x·W (+ b): x [n, i], W [i, o], b [o] (0: none), y [n, o]. Any o: four columns per
- * instruction, the last o mod 4 one at a time. */
+/** Linear layer y = x·W (+ b): x [n, i], W [i, o], b [o] (0: none), y [n, o]. Any o: sixteen columns per pass
+ * with the accumulators in registers, then four, then the last o mod 4 one at a time. */
 export function linearForward(x: usize, w: usize, bias: usize, n: i32, i: i32, o: i32, y: usize): void {
   const o4 = <usize> o << 2;
+  const o16 = <usize> (o & ~15) << 2;
   const ov = <usize> (o & ~3) << 2;
   for (let r = 0; r < n; r++) {
     const yr = y + <usize> r * o4;
-    if (bias) memory.copy(yr, bias, o4);
-    else memory.fill(yr, 0, o4);
     const xr = x + (<usize> (r * i) << 2);
-    for (let k = 0; k < i; k++) {
-      const xs = load<f32>(xr + (<usize> k << 2));
-      const xv = f32x4.splat(xs);
-      const wk = w + <usize> k * o4;
-      let c: usize = 0;
-      for (; c < ov; c += 16) {
-        v128.store(yr + c, f32x4.add(v128.load(yr + c), f32x4.mul(xv, v128.load(wk + c))));
+    let c: usize = 0;
+    for (; c < o16; c += 64) {
+      let a0 = bias ? v128.load(bias + c) : f32x4.splat(0);
+      let a1 = bias ? v128.load(bias + c + 16) : f32x4.splat(0);
+      let a2 = bias ? v128.load(bias + c + 32) : f32x4.splat(0);
+      let a3 = bias ? v128.load(bias + c + 48) : f32x4.splat(0);
+      for (let k = 0; k < i; k++) {
+        const xv = f32x4.splat(load<f32>(xr + (<usize> k << 2)));
+        const wk = w + <usize> k * o4 + c;
+        a0 = f32x4.add(a0, f32x4.mul(xv, v128.load(wk)));
+        a1 = f32x4.add(a1, f32x4.mul(xv, v128.load(wk + 16)));
+        a2 = f32x4.add(a2, f32x4.mul(xv, v128.load(wk + 32)));
+        a3 = f32x4.add(a3, f32x4.mul(xv, v128.load(wk + 48)));
       }
-      for (; c < o4; c += 4) store<f32>(yr + c, load<f32>(yr + c) + xs * load<f32>(wk + c));
+      v128.store(yr + c, a0);
+      v128.store(yr + c + 16, a1);
+      v128.store(yr + c + 32, a2);
+      v128.store(yr + c + 48, a3);
+    }
+    for (; c < ov; c += 16) {
+      let a = bias ? v128.load(bias + c) : f32x4.splat(0);
+      for (let k = 0; k < i; k++) {
+        a = f32x4.add(
+          a,
+          f32x4.mul(f32x4.splat(load<f32>(xr + (<usize> k << 2))), v128.load(w + <usize> k * o4 + c)),
+        );
+      }
+      v128.store(yr + c, a);
+    }
+    for (; c < o4; c += 4) {
+      let a: f32 = bias ? load<f32>(bias + c) : 0;
+      for (let k = 0; k < i; k++) a += load<f32>(xr + (<usize> k << 2)) * load<f32>(w + <usize> k * o4 + c);
+      store<f32>(yr + c, a);
     }
   }
 }
 
-/** Backward of {@link linearForward}: dx = g·Wᵀ [n, i], dW = xᵀ·g [i, o], db = Σ_rows g [o] (0: not wanted). */
+/** Backward of {@link linearForward}: dx = g·Wᵀ [n, i], dW = xᵀ·g [i, o], db = Σ_rows g [o] (0: not wanted).
+ * `wt` is scratch for Wᵀ [o, i] (used when i is a multiple of 4: dx rows are then {@link linearForward} of
+ * g by Wᵀ). dW and db accumulate four rows per pass. */
 export function linearBackward(
   x: usize,
   w: usize,
@@ -468,39 +493,107 @@ export function linearBackward(
   dx: usize,
   dw: usize,
   db: usize,
+  wt: usize,
 ): void {
   const o4 = <usize> o << 2;
   const ov = <usize> (o & ~3) << 2;
+  const i4 = <usize> i << 2;
+  // dx
+  if ((i & 3) == 0) {
+    for (let k = 0; k < i; k++) {
+      for (let c = 0; c < o; c++) {
+        store<f32>(wt + (<usize> (c * i + k) << 2), load<f32>(w + (<usize> (k * o + c) << 2)));
+      }
+    }
+    linearForward(g, wt, 0, n, o, i, dx);
+  } else {
+    for (let r = 0; r < n; r++) {
+      const gr = g + <usize> r * o4;
+      const dxr = dx + <usize> r * i4;
+      for (let k = 0; k < i; k++) {
+        const wk = w + <usize> k * o4;
+        let acc = f32x4.splat(0);
+        let c: usize = 0;
+        for (; c < ov; c += 16) acc = f32x4.add(acc, f32x4.mul(v128.load(gr + c), v128.load(wk + c)));
+        let tail: f32 = 0;
+        for (; c < o4; c += 4) tail += load<f32>(gr + c) * load<f32>(wk + c);
+        store<f32>(dxr + (<usize> k << 2), hsum(acc) + tail);
+      }
+    }
+  }
+  // dW, db
   memory.fill(dw, 0, <usize> i * o4);
   if (db) memory.fill(db, 0, o4);
-  for (let r = 0; r < n; r++) {
+  let r = 0;
+  for (; r + 4 <= n; r += 4) {
+    const g0 = g + <usize> r * o4;
+    const g1 = g0 + o4;
+    const g2 = g1 + o4;
+    const g3 = g2 + o4;
+    const x0 = x + <usize> r * i4;
+    const x1 = x0 + i4;
+    const x2 = x1 + i4;
+    const x3 = x2 + i4;
+    if (db) {
+      let c: usize = 0;
+      for (; c < ov; c += 16) {
+        const s = f32x4.add(
+          f32x4.add(v128.load(g0 + c), v128.load(g1 + c)),
+          f32x4.add(v128.load(g2 + c), v128.load(g3 + c)),
+        );
+        v128.store(db + c, f32x4.add(v128.load(db + c), s));
+      }
+      for (; c < o4; c += 4) {
+        store<f32>(
+          db + c,
+          load<f32>(db + c) +
+            ((load<f32>(g0 + c) + load<f32>(g1 + c)) + (load<f32>(g2 + c) + load<f32>(g3 + c))),
+        );
+      }
+    }
+    for (let k = 0; k < i; k++) {
+      const kk = <usize> k << 2;
+      const s0 = load<f32>(x0 + kk);
+      const s1 = load<f32>(x1 + kk);
+      const s2 = load<f32>(x2 + kk);
+      const s3 = load<f32>(x3 + kk);
+      const v0 = f32x4.splat(s0);
+      const v1 = f32x4.splat(s1);
+      const v2 = f32x4.splat(s2);
+      const v3 = f32x4.splat(s3);
+      const dwk = dw + <usize> k * o4;
+      let c: usize = 0;
+      for (; c < ov; c += 16) {
+        const t = f32x4.add(
+          f32x4.add(f32x4.mul(v0, v128.load(g0 + c)), f32x4.mul(v1, v128.load(g1 + c))),
+          f32x4.add(f32x4.mul(v2, v128.load(g2 + c)), f32x4.mul(v3, v128.load(g3 + c))),
+        );
+        v128.store(dwk + c, f32x4.add(v128.load(dwk + c), t));
+      }
+      for (; c < o4; c += 4) {
+        const t = (s0 * load<f32>(g0 + c) + s1 * load<f32>(g1 + c)) +
+          (s2 * load<f32>(g2 + c) + s3 * load<f32>(g3 + c));
+        store<f32>(dwk + c, load<f32>(dwk + c) + t);
+      }
+    }
+  }
+  for (; r < n; r++) {
     const gr = g + <usize> r * o4;
+    const xr = x + <usize> r * i4;
     if (db) {
       let c: usize = 0;
       for (; c < ov; c += 16) v128.store(db + c, f32x4.add(v128.load(db + c), v128.load(gr + c)));
       for (; c < o4; c += 4) store<f32>(db + c, load<f32>(db + c) + load<f32>(gr + c));
     }
-    const xr = x + (<usize> (r * i) << 2);
-    const dxr = dx + (<usize> (r * i) << 2);
     for (let k = 0; k < i; k++) {
-      const wk = w + <usize> k * o4;
-      const dwk = dw + <usize> k * o4;
       const xs = load<f32>(xr + (<usize> k << 2));
       const xv = f32x4.splat(xs);
-      let acc = f32x4.splat(0);
+      const dwk = dw + <usize> k * o4;
       let c: usize = 0;
       for (; c < ov; c += 16) {
-        const gv = v128.load(gr + c);
-        acc = f32x4.add(acc, f32x4.mul(gv, v128.load(wk + c)));
-        v128.store(dwk + c, f32x4.add(v128.load(dwk + c), f32x4.mul(xv, gv)));
+        v128.store(dwk + c, f32x4.add(v128.load(dwk + c), f32x4.mul(xv, v128.load(gr + c))));
       }
-      let tail: f32 = 0;
-      for (; c < o4; c += 4) {
-        const gs = load<f32>(gr + c);
-        tail += gs * load<f32>(wk + c);
-        store<f32>(dwk + c, load<f32>(dwk + c) + xs * gs);
-      }
-      store<f32>(dxr + (<usize> k << 2), hsum(acc) + tail);
+      for (; c < o4; c += 4) store<f32>(dwk + c, load<f32>(dwk + c) + xs * load<f32>(gr + c));
     }
   }
 }

@@ -294,8 +294,8 @@ export function linearBackwardSimd(
   withBias: boolean,
 ): { dx: Float32Array; dw: Float32Array; db: Float32Array | null } {
   const outs = withBias ? [n * i, i * o, o] : [n * i, i * o];
-  const r = call("linear", [x, w, g], outs, 0, (m, p, out) => {
-    m.linearBackward(p[0], p[1], p[2], n, i, o, out[0], out[1], withBias ? out[2] : 0);
+  const r = call("linear", [x, w, g], outs, i * o, (m, p, out, wt) => {
+    m.linearBackward(p[0], p[1], p[2], n, i, o, out[0], out[1], withBias ? out[2] : 0, wt);
   });
   return { dx: r[0], dw: r[1], db: withBias ? r[2] : null };
 }

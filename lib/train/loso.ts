@@ -45,7 +45,7 @@ import {
   type TrainOptions,
 } from "./trainer.ts";
 import { resolveAugment } from "./augment.ts";
-import { cpuKernelsInUse } from "../backend.ts";
+import { cpuKernelsInUse, describeCpuKernels } from "../backend.ts";
 import denoJson from "../../deno.json" with { type: "json" };
 
 /** A model the LOSO runner can create per fold, train, and optionally save. */
@@ -106,7 +106,7 @@ export interface LosoCallbacks {
 
 function cpuKernelsField(): { cpuKernels?: string } {
   const k = cpuKernelsInUse();
-  return k ? { cpuKernels: `scan ${k.scan}, matmul ${k.matmul}` } : {};
+  return k ? { cpuKernels: describeCpuKernels(k) } : {};
 }
 
 /** Library and machine versions for results files. */

@@ -11,7 +11,8 @@ import { assertClose } from "../_util.ts";
 import { selectiveScan } from "../../lib/ops/selective_scan.ts";
 import { selectiveScanRef } from "../../lib/ops/selective_scan_ref.ts";
 import { getCpuScanImpl, setCpuScanImpl, simdScanAvailable } from "../../lib/ops/selective_scan_cpu.ts";
-import { cpuKernelsInUse } from "../../lib/backend.ts";
+import { cpuKernelsInUse, describeCpuKernels } from "../../lib/backend.ts";
+import { layerSimdOn, setCpuLayerImpl } from "../../lib/layers/layer_simd.ts";
 import { loadScanCase, SCAN_CASES } from "../fixtures/selective_scan/load.ts";
 import {
   caseTensors,
@@ -216,11 +217,19 @@ Deno.test({
 
 if (!SIMD) console.warn(`selective_scan_simd_test: SIMD tests ignored (${noSimd})`);
 
-Deno.test("cpuKernelsInUse names the scan loops in use on cpu", async () => {
+Deno.test("cpuKernelsInUse names the scan and layer loops in use on cpu", async () => {
   await tf.setBackend("cpu");
   const k = cpuKernelsInUse();
   assert.ok(k);
   assert.equal(k.scan, SIMD ? "simd" : "js");
   assert.match(k.matmul, /^(xnnpack|js)$/);
+  assert.equal(k.layers, layerSimdOn() ? "simd" : "js");
+  assert.equal(describeCpuKernels(k), `scan ${k.scan}, layers ${k.layers}, matmul ${k.matmul}`);
   await withImpl("js", () => assert.equal(cpuKernelsInUse()?.scan, "js"));
+  const prev = setCpuLayerImpl("js");
+  try {
+    assert.equal(cpuKernelsInUse()?.layers, "js");
+  } finally {
+    setCpuLayerImpl(prev);
+  }
 });

@@ -30,8 +30,10 @@ Deno.test("runLoso: one fold per subject, pooled metrics, per-dataset rows, file
   assert.deepEqual(seen, Array.from({ length: ds.n }, (_, i) => i));
   for (const f of folds) assert.ok(f.indices.every((i) => ds.subjects[i] === f.subject));
   // each fold names the cpu kernels it ran with, and the summary's backend list carries them
-  for (const f of folds) assert.match(f.cpuKernels ?? "", /^scan (simd|js), matmul (xnnpack|js)$/);
-  assert.match(res.timing.backends[0], /^cpu \(scan (simd|js), matmul (xnnpack|js)\)$/);
+  for (const f of folds) {
+    assert.match(f.cpuKernels ?? "", /^scan (simd|js), layers (simd|js), matmul (xnnpack|js)$/);
+  }
+  assert.match(res.timing.backends[0], /^cpu \(scan (simd|js), layers (simd|js), matmul (xnnpack|js)\)$/);
   const summary = await Deno.readTextFile(join(dir, "summary.md"));
   assert.match(summary, /\| all \| 36 \|/);
   assert.match(summary, /Folds: 6\/6 \(complete\)/);
