@@ -47,6 +47,8 @@ train options:
   --batch-size N          (default 32)      --lr X (default 1e-2)     --weight-decay X (default 0.05)
   --warmup-epochs X       (default 1)       --grad-clip X (default 5; 0 = off)
   --class-balanced        weight the loss by n/(K n_c)
+  --ema D                 evaluate and keep an exponential moving average of the weights, decay D in (0, 1)
+                          (e.g. 0.998; default off)
   --no-augment            no horizontal flip     --translate N   random shift up to N px (default 0)
   --eval fixed|innerVal   epoch choice: fixed (default) or inner validation on training subjects
   --inner-val-subjects K  training subjects held out for innerVal (default 2)
@@ -63,6 +65,12 @@ train options:
   --quiet                 no progress bar
   --jobs N                run N shards as parallel processes (one core each) into DIR/shard-i, then merge
 `;
+
+function emaDecay(v: string): number {
+  const d = Number(v);
+  if (!(d > 0 && d < 1)) throw new UsageError(`--ema ${v}: expected a decay in (0, 1), e.g. 0.998`);
+  return d;
+}
 
 function num(
   name: string,
@@ -133,6 +141,7 @@ export async function trainCommand(args: string[]): Promise<number> {
       "warmup-epochs": { type: "string" },
       "grad-clip": { type: "string" },
       "class-balanced": { type: "boolean", default: false },
+      ema: { type: "string" },
       "no-augment": { type: "boolean", default: false },
       translate: { type: "string" },
       eval: { type: "string", default: "fixed" },
@@ -176,6 +185,7 @@ export async function trainCommand(args: string[]): Promise<number> {
     warmupEpochs: num("warmup-epochs", values["warmup-epochs"], 1, { min: 0 }),
     gradClip: gradClip === 0 ? null : gradClip,
     classBalanced: values["class-balanced"],
+    ...(values.ema !== undefined ? { ema: emaDecay(values.ema) } : {}),
     augment: values["no-augment"]
       ? false as const
       : { hflip: 0.5, translate: num("translate", values.translate, 0, { int: true, min: 0 }) },

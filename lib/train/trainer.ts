@@ -16,6 +16,7 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import type { FlowDataset } from "../data/types.ts";
+import { WeightEma } from "./ema.ts";
 import { augmentBatch, type AugmentOptions, hflipFlow, resolveAugment } from "./augment.ts";
 import { computeMetrics, type Metrics } from "./metrics.ts";
 import { AdamW, globalNorm, type WeightGroups } from "./optimizer.ts";
@@ -62,10 +63,15 @@ export interface TrainOptions {
   augment?: AugmentOptions | false;
   /** Drop the last incomplete batch of each epoch. @default false */
   dropLast?: boolean;
+  /**
+   * Decay of an exponential moving average of the weights (`ema.ts`), e.g. 0.998; per-epoch evaluations and the
+   * trained model use the average. Absent or null: off (the default; results files name it only when on).
+   */
+  ema?: number | null;
 }
 
 /** Default hyper-parameters (a fresh object each call). */
-export function defaultTrainOptions(): Required<Omit<TrainOptions, "epochs">> {
+export function defaultTrainOptions(): Required<Omit<TrainOptions, "epochs" | "ema">> {
   return {
     batchSize: 32,
     lr: 2e-3,
@@ -81,7 +87,7 @@ export function defaultTrainOptions(): Required<Omit<TrainOptions, "epochs">> {
 }
 
 /** Defaults, for documentation and results files. */
-export const DEFAULT_TRAIN: Readonly<Required<Omit<TrainOptions, "epochs">>> = Object.freeze(
+export const DEFAULT_TRAIN: Readonly<Required<Omit<TrainOptions, "epochs" | "ema">>> = Object.freeze(
   defaultTrainOptions(),
 );
 
@@ -371,6 +377,7 @@ export async function trainModel(
   const groups = model.weightGroups();
   const vars = [...groups.decay, ...groups.noDecay];
   const optimizer = new AdamW(groups, { learningRate: o.lr, weightDecay: o.weightDecay });
+  const ema = o.ema != null ? new WeightEma(vars, o.ema) : null;
   const rng = mulberry32(o.seed);
   const [h, w] = [ds.height, ds.width];
   const history: EpochLog[] = [];
@@ -421,6 +428,7 @@ export async function trainModel(
         // global-norm clipping folded into the update (same result as clipByGlobalNorm, no extra tensors)
         const gradScale = o.gradClip != null ? Math.min(1, o.gradClip / (normNum + 1e-6)) : 1;
         optimizer.step(grads, { gradScale });
+        ema?.update();
         tf.dispose([xb, yb, value, norm, pred!, ...Object.values(grads)]);
         lossSum += lossNum * b;
         seen += b;
@@ -441,12 +449,14 @@ export async function trainModel(
       }
       const seconds = (performance.now() - te) / 1000;
       const evals: Record<string, EvalLog> = {};
+      if (ema && opts.evalSets?.length) ema.swapIn();
       for (const set of opts.evalSets ?? []) {
         const { fine } = await predictIndices(model, ds, set.indices, Math.max(o.batchSize, 64));
         const yTrue = set.indices.map((i) => ds.fine[i]);
         const m: Metrics = computeMetrics(yTrue, fine, { labels: ds.classes.fine.map((_, i) => i) });
         evals[set.name] = { uf1: m.uf1, uar: m.uar, accuracy: m.accuracy, yPred: Array.from(fine) };
       }
+      ema?.restore();
       const log: EpochLog = {
         epoch,
         epochs: o.epochs,
@@ -461,8 +471,12 @@ export async function trainModel(
       if (opts.checkpoint) lastCheckpoint = await opts.checkpoint(epoch, history);
       if (callbacks.onEpoch) await callbacks.onEpoch(log);
     }
+    // the trained model is the average (after the last checkpoint, which keeps the raw weights)
+    ema?.commit();
   } finally {
     optimizer.dispose();
+    ema?.restore();
+    ema?.dispose();
   }
   return { history, steps: globalStep, seconds: (performance.now() - t0) / 1000, lastCheckpoint };
 }
