@@ -12,50 +12,54 @@ import { hsum, vexp } from "./vmath";
 const GELU_K: f32 = 0.7978845608028654; // √(2/π)
 const GELU_A: f32 = 0.044715;
 
-/** y = x·σ(x), s = σ(x). */
-export function siluForward(x: usize, n: i32, s: usize, y: usize): void {
+/** σ(x) on four lanes. */
+function sigmoid4(v: v128): v128 {
   const one = f32x4.splat(1.0);
+  return f32x4.div(one, f32x4.add(one, vexp(f32x4.neg(v))));
+}
+
+/** tanh(√(2/π)·(x + 0.044715·x³)) on four lanes, as 1 − 2/(e^{2u} + 1). */
+function geluTanh4(v: v128): v128 {
+  const one = f32x4.splat(1.0);
+  const inner = f32x4.add(v, f32x4.mul(f32x4.splat(GELU_A), f32x4.mul(v, f32x4.mul(v, v))));
+  const e = vexp(f32x4.mul(f32x4.splat(2.0 * GELU_K), inner));
+  return f32x4.sub(one, f32x4.div(f32x4.splat(2.0), f32x4.add(e, one)));
+}
+
+/** y = x·σ(x). */
+export function siluForward(x: usize, n: i32, y: usize): void {
   const end = <usize> n << 2;
   for (let o: usize = 0; o < end; o += 16) {
     const v = v128.load(x + o);
-    const si = f32x4.div(one, f32x4.add(one, vexp(f32x4.neg(v))));
-    v128.store(s + o, si);
-    v128.store(y + o, f32x4.mul(v, si));
+    v128.store(y + o, f32x4.mul(v, sigmoid4(v)));
   }
 }
 
-/** dx = g·σ·(1 + x·(1 − σ)). */
-export function siluBackward(x: usize, s: usize, g: usize, n: i32, dx: usize): void {
+/** dx = g·σ·(1 + x·(1 − σ)), σ recomputed from x (the same bits as the forward's). */
+export function siluBackward(x: usize, g: usize, n: i32, dx: usize): void {
   const one = f32x4.splat(1.0);
   const end = <usize> n << 2;
   for (let o: usize = 0; o < end; o += 16) {
     const v = v128.load(x + o);
-    const si = v128.load(s + o);
+    const si = sigmoid4(v);
     const inner = f32x4.add(one, f32x4.mul(v, f32x4.sub(one, si)));
     v128.store(dx + o, f32x4.mul(f32x4.mul(v128.load(g + o), si), inner));
   }
 }
 
-/** GELU (tanh approximation): t = tanh(√(2/π)·(x + 0.044715·x³)) computed as 1 − 2/(e^{2u} + 1), y = ½·x·(1 + t). */
-export function geluForward(x: usize, n: i32, t: usize, y: usize): void {
+/** GELU (tanh approximation): y = ½·x·(1 + t), t = tanh(√(2/π)·(x + 0.044715·x³)). */
+export function geluForward(x: usize, n: i32, y: usize): void {
   const one = f32x4.splat(1.0);
-  const two = f32x4.splat(2.0);
   const half = f32x4.splat(0.5);
-  const k2 = f32x4.splat(2.0 * GELU_K);
-  const a = f32x4.splat(GELU_A);
   const end = <usize> n << 2;
   for (let o: usize = 0; o < end; o += 16) {
     const v = v128.load(x + o);
-    const inner = f32x4.add(v, f32x4.mul(a, f32x4.mul(v, f32x4.mul(v, v))));
-    const e = vexp(f32x4.mul(k2, inner));
-    const ti = f32x4.sub(one, f32x4.div(two, f32x4.add(e, one)));
-    v128.store(t + o, ti);
-    v128.store(y + o, f32x4.mul(f32x4.mul(half, v), f32x4.add(one, ti)));
+    v128.store(y + o, f32x4.mul(f32x4.mul(half, v), f32x4.add(one, geluTanh4(v))));
   }
 }
 
-/** dx = g·(½·(1 + t) + ½·x·(1 − t²)·√(2/π)·(1 + 3·0.044715·x²)). */
-export function geluBackward(x: usize, t: usize, g: usize, n: i32, dx: usize): void {
+/** dx = g·(½·(1 + t) + ½·x·(1 − t²)·√(2/π)·(1 + 3·0.044715·x²)), t recomputed from x. */
+export function geluBackward(x: usize, g: usize, n: i32, dx: usize): void {
   const one = f32x4.splat(1.0);
   const half = f32x4.splat(0.5);
   const k = f32x4.splat(GELU_K);
@@ -63,7 +67,7 @@ export function geluBackward(x: usize, t: usize, g: usize, n: i32, dx: usize): v
   const end = <usize> n << 2;
   for (let o: usize = 0; o < end; o += 16) {
     const v = v128.load(x + o);
-    const ti = v128.load(t + o);
+    const ti = geluTanh4(v);
     const left = f32x4.mul(half, f32x4.add(one, ti));
     const sech2 = f32x4.sub(one, f32x4.mul(ti, ti));
     const dinner = f32x4.mul(k, f32x4.add(one, f32x4.mul(a3, f32x4.mul(v, v))));
@@ -72,7 +76,7 @@ export function geluBackward(x: usize, t: usize, g: usize, n: i32, dx: usize): v
   }
 }
 
-/** LayerNorm over rows of c channels: xhat = (x − μ)·rstd, y = xhat·γ + β; keeps xhat [n, c] and rstd [n]. */
+/** LayerNorm over rows of c channels: y = (x − μ)·rstd·γ + β; keeps μ [n] and rstd [n]. */
 export function layerNormForward(
   x: usize,
   gamma: usize,
@@ -80,38 +84,41 @@ export function layerNormForward(
   n: i32,
   c: i32,
   eps: f32,
-  xhat: usize,
+  mean: usize,
   rstd: usize,
   y: usize,
 ): void {
   const c4 = <usize> c << 2;
-  const inv = f32x4.splat(<f32> 1.0 / <f32> c);
+  const inv = <f32> 1.0 / <f32> c;
   for (let r = 0; r < n; r++) {
     const o = <usize> r * c4;
     let s = f32x4.splat(0);
     for (let j: usize = 0; j < c4; j += 16) s = f32x4.add(s, v128.load(x + o + j));
-    const m = f32x4.mul(f32x4.splat(hsum(s)), inv);
+    const mu = hsum(s) * inv;
+    const m = f32x4.splat(mu);
     let q = f32x4.splat(0);
     for (let j: usize = 0; j < c4; j += 16) {
       const d = f32x4.sub(v128.load(x + o + j), m);
       q = f32x4.add(q, f32x4.mul(d, d));
     }
-    const rs: f32 = <f32> 1.0 / Mathf.sqrt(hsum(q) / <f32> c + eps);
+    const rs: f32 = <f32> 1.0 / Mathf.sqrt(hsum(q) * inv + eps);
+    store<f32>(mean + (<usize> r << 2), mu);
     store<f32>(rstd + (<usize> r << 2), rs);
     const vrs = f32x4.splat(rs);
     for (let j: usize = 0; j < c4; j += 16) {
       const h = f32x4.mul(f32x4.sub(v128.load(x + o + j), m), vrs);
-      v128.store(xhat + o + j, h);
       v128.store(y + o + j, f32x4.add(f32x4.mul(h, v128.load(gamma + j)), v128.load(beta + j)));
     }
   }
 }
 
-/** LayerNorm backward: dx = rstd·(g·γ − mean(g·γ) − xhat·mean(g·γ·xhat)); dγ = Σ g·xhat, dβ = Σ g. */
+/** LayerNorm backward (xhat = (x − μ)·rstd recomputed, the same bits as the forward's):
+ * dx = rstd·(g·γ − mean(g·γ) − xhat·mean(g·γ·xhat)); dγ = Σ g·xhat, dβ = Σ g. */
 export function layerNormBackward(
+  x: usize,
   g: usize,
   gamma: usize,
-  xhat: usize,
+  mean: usize,
   rstd: usize,
   n: i32,
   c: i32,
@@ -125,11 +132,13 @@ export function layerNormBackward(
   const invc: f32 = <f32> 1.0 / <f32> c;
   for (let r = 0; r < n; r++) {
     const o = <usize> r * c4;
+    const m = f32x4.splat(load<f32>(mean + (<usize> r << 2)));
+    const vrs = f32x4.splat(load<f32>(rstd + (<usize> r << 2)));
     let s1 = f32x4.splat(0);
     let s2 = f32x4.splat(0);
     for (let j: usize = 0; j < c4; j += 16) {
       const gy = v128.load(g + o + j);
-      const h = v128.load(xhat + o + j);
+      const h = f32x4.mul(f32x4.sub(v128.load(x + o + j), m), vrs);
       const dh = f32x4.mul(gy, v128.load(gamma + j));
       s1 = f32x4.add(s1, dh);
       s2 = f32x4.add(s2, f32x4.mul(dh, h));
@@ -138,10 +147,10 @@ export function layerNormBackward(
     }
     const m1 = f32x4.splat(hsum(s1) * invc);
     const m2 = f32x4.splat(hsum(s2) * invc);
-    const vrs = f32x4.splat(load<f32>(rstd + (<usize> r << 2)));
     for (let j: usize = 0; j < c4; j += 16) {
+      const h = f32x4.mul(f32x4.sub(v128.load(x + o + j), m), vrs);
       const dh = f32x4.mul(v128.load(g + o + j), v128.load(gamma + j));
-      const t = f32x4.sub(f32x4.sub(dh, m1), f32x4.mul(v128.load(xhat + o + j), m2));
+      const t = f32x4.sub(f32x4.sub(dh, m1), f32x4.mul(h, m2));
       v128.store(dx + o + j, f32x4.mul(vrs, t));
     }
   }

@@ -9,8 +9,6 @@ const SQRT2: f32 = 1.4142135623730951;
  * relative, below float32 rounding), 2^k from the exponent bits. x is clamped to [−87.3, 88]: below −87.3 the
  * result is ≈ 1.2e-38 instead of a smaller number or 0 (a decay factor that small is 0 for every purpose here).
  * NaN stays NaN. */
-// @ts-ignore: decorator
-
 export function vexp(x: v128): v128 {
   x = f32x4.max(f32x4.min(x, f32x4.splat(88.0)), f32x4.splat(-87.3));
   const k = f32x4.nearest(f32x4.mul(x, f32x4.splat(LOG2E)));
@@ -28,8 +26,6 @@ export function vexp(x: v128): v128 {
 
 /** ln y on four lanes for finite y > 0: y = m·2^e with m in [√½, √2), ln m = 2·atanh(s), s = (m − 1)/(m + 1),
  * |s| ≤ 0.172, series to s⁹ (relative error ≤ 3e-9 before rounding). */
-// @ts-ignore: decorator
-
 export function vlog(y: v128): v128 {
   let e = i32x4.sub(i32x4.shr_u(y, 23), i32x4.splat(127));
   let m = v128.or(v128.and(y, i32x4.splat(0x007fffff)), i32x4.splat(0x3f800000));
@@ -49,8 +45,6 @@ export function vlog(y: v128): v128 {
 
 /** softplus(x) = ln(1 + eˣ), x itself above 20 (PyTorch's threshold). ln(1 + e) is corrected for the rounding
  * of 1 + e (w = 1 + e, ln w · e/(w − 1)); below e = 1e-4 the series e(1 − e/2) is used. */
-// @ts-ignore: decorator
-
 export function vsoftplus(x: v128): v128 {
   const e = vexp(f32x4.min(x, f32x4.splat(20.0)));
   const w = f32x4.add(f32x4.splat(1.0), e);
@@ -63,13 +57,9 @@ export function vsoftplus(x: v128): v128 {
 }
 
 /** σ(x) = 1/(1 + e⁻ˣ) on four lanes. */
-// @ts-ignore: decorator
-
 export function vsigmoid(x: v128): v128 {
   return f32x4.div(f32x4.splat(1.0), f32x4.add(f32x4.splat(1.0), vexp(f32x4.neg(x))));
 }
-
-// @ts-ignore: decorator
 
 export function hsum(v: v128): f32 {
   return (f32x4.extract_lane(v, 0) + f32x4.extract_lane(v, 1)) +

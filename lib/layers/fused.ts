@@ -196,10 +196,11 @@ export function fusedLayerNorm(x: tf.Tensor, gamma: tf.Tensor, beta: tf.Tensor, 
   if (layerSimdFor(c)) {
     const f = tf.customGrad(
       ((xx: tf.Tensor, gg: tf.Tensor, bb: tf.Tensor) => {
+        const xv = vals(xx);
         const gv = vals(gg);
-        const [xhat, rstd, y] = layerNormForwardSimd(vals(xx), gv, vals(bb), c, eps);
+        const [mean, rstd, y] = layerNormForwardSimd(xv, gv, vals(bb), c, eps);
         const gradFunc = (dy: tf.Tensor) => {
-          const [dx, dg, db] = layerNormBackwardSimd(vals(dy), gv, xhat, rstd, c);
+          const [dx, dg, db] = layerNormBackwardSimd(xv, vals(dy), gv, mean, rstd, c);
           return [make(dx, xx.shape), make(dg, [c]), make(db, [c])];
         };
         return { value: make(y, xx.shape), gradFunc };
@@ -369,9 +370,8 @@ export function fusedSilu(x: tf.Tensor): tf.Tensor {
     const f = tf.customGrad(
       ((xx: tf.Tensor) => {
         const xv = vals(xx);
-        const [s, y] = siluForwardSimd(xv);
-        const gradFunc = (dy: tf.Tensor) => make(siluBackwardSimd(xv, s, vals(dy)), xx.shape);
-        return { value: make(y, xx.shape), gradFunc };
+        const gradFunc = (dy: tf.Tensor) => make(siluBackwardSimd(xv, vals(dy)), xx.shape);
+        return { value: make(siluForwardSimd(xv), xx.shape), gradFunc };
       }) as unknown as GradFn,
     );
     return f(x);
@@ -431,9 +431,8 @@ export function fusedGelu(x: tf.Tensor): tf.Tensor {
     const f = tf.customGrad(
       ((xx: tf.Tensor) => {
         const xv = vals(xx);
-        const [t, y] = geluForwardSimd(xv);
-        const gradFunc = (dy: tf.Tensor) => make(geluBackwardSimd(xv, t, vals(dy)), xx.shape);
-        return { value: make(y, xx.shape), gradFunc };
+        const gradFunc = (dy: tf.Tensor) => make(geluBackwardSimd(xv, vals(dy)), xx.shape);
+        return { value: make(geluForwardSimd(xv), xx.shape), gradFunc };
       }) as unknown as GradFn,
     );
     return f(x);

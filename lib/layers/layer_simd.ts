@@ -97,33 +97,31 @@ function call(
   return outs.map((n, k) => heap.slice(po[k] >> 2, (po[k] >> 2) + n));
 }
 
-/** SiLU forward: `[σ(x), x·σ(x)]`. */
-export function siluForwardSimd(x: Float32Array): [Float32Array, Float32Array] {
+/** SiLU forward `x·σ(x)` (the backward recomputes σ from x). */
+export function siluForwardSimd(x: Float32Array): Float32Array {
   const n = x.length;
-  const [s, y] = call("silu", [x], [n, n], 0, (m, i, o) => m.siluForward(i[0], n, o[0], o[1]));
-  return [s, y];
+  return call("silu", [x], [n], 0, (m, i, o) => m.siluForward(i[0], n, o[0]))[0];
 }
 
-/** SiLU backward from the kept `σ(x)`. */
-export function siluBackwardSimd(x: Float32Array, s: Float32Array, g: Float32Array): Float32Array {
+/** SiLU backward. */
+export function siluBackwardSimd(x: Float32Array, g: Float32Array): Float32Array {
   const n = x.length;
-  return call("silu", [x, s, g], [n], 0, (m, i, o) => m.siluBackward(i[0], i[1], i[2], n, o[0]))[0];
+  return call("silu", [x, g], [n], 0, (m, i, o) => m.siluBackward(i[0], i[1], n, o[0]))[0];
 }
 
-/** GELU (tanh approximation) forward: `[t, y]` with `t` the tanh term kept for the backward. */
-export function geluForwardSimd(x: Float32Array): [Float32Array, Float32Array] {
+/** GELU (tanh approximation) forward (the backward recomputes the tanh term from x). */
+export function geluForwardSimd(x: Float32Array): Float32Array {
   const n = x.length;
-  const [t, y] = call("gelu", [x], [n, n], 0, (m, i, o) => m.geluForward(i[0], n, o[0], o[1]));
-  return [t, y];
+  return call("gelu", [x], [n], 0, (m, i, o) => m.geluForward(i[0], n, o[0]))[0];
 }
 
-/** GELU backward from the kept tanh term. */
-export function geluBackwardSimd(x: Float32Array, t: Float32Array, g: Float32Array): Float32Array {
+/** GELU backward. */
+export function geluBackwardSimd(x: Float32Array, g: Float32Array): Float32Array {
   const n = x.length;
-  return call("gelu", [x, t, g], [n], 0, (m, i, o) => m.geluBackward(i[0], i[1], i[2], n, o[0]))[0];
+  return call("gelu", [x, g], [n], 0, (m, i, o) => m.geluBackward(i[0], i[1], n, o[0]))[0];
 }
 
-/** LayerNorm forward over rows of `c` channels (`c % 4 == 0`): `[xhat, rstd, y]`. */
+/** LayerNorm forward over rows of `c` channels (`c % 4 == 0`): `[mean, rstd, y]` (per-row statistics kept). */
 export function layerNormForwardSimd(
   x: Float32Array,
   gamma: Float32Array,
@@ -132,31 +130,32 @@ export function layerNormForwardSimd(
   eps: number,
 ): [Float32Array, Float32Array, Float32Array] {
   const n = x.length / c;
-  const [xhat, rstd, y] = call(
+  const [mean, rstd, y] = call(
     "layerNorm",
     [x, gamma, beta],
-    [x.length, n, x.length],
+    [n, n, x.length],
     0,
     (m, i, o) => m.layerNormForward(i[0], i[1], i[2], n, c, eps, o[0], o[1], o[2]),
   );
-  return [xhat, rstd, y];
+  return [mean, rstd, y];
 }
 
-/** LayerNorm backward: `[dx, dγ, dβ]`. */
+/** LayerNorm backward from the input and the kept row statistics: `[dx, dγ, dβ]`. */
 export function layerNormBackwardSimd(
+  x: Float32Array,
   g: Float32Array,
   gamma: Float32Array,
-  xhat: Float32Array,
+  mean: Float32Array,
   rstd: Float32Array,
   c: number,
 ): [Float32Array, Float32Array, Float32Array] {
   const n = rstd.length;
   const [dx, dg, db] = call(
     "layerNorm",
-    [g, gamma, xhat, rstd],
+    [x, g, gamma, mean, rstd],
     [g.length, c, c],
     0,
-    (m, i, o) => m.layerNormBackward(i[0], i[1], i[2], i[3], n, c, o[0], o[1], o[2]),
+    (m, i, o) => m.layerNormBackward(i[0], i[1], i[2], i[3], i[4], n, c, o[0], o[1], o[2]),
   );
   return [dx, dg, db];
 }
