@@ -101,7 +101,7 @@ export function layerNormForward(
       const d = f32x4.sub(v128.load(x + o + j), m);
       q = f32x4.add(q, f32x4.mul(d, d));
     }
-    const rs: f32 = <f32> 1.0 / Mathf.sqrt(hsum(q) * inv + eps);
+    const rs: f32 = <f32> 1.0 / Mathf.sqrt(hsum(q) / <f32> c + eps);
     store<f32>(mean + (<usize> r << 2), mu);
     store<f32>(rstd + (<usize> r << 2), rs);
     const vrs = f32x4.splat(rs);
