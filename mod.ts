@@ -268,6 +268,8 @@ export type {
 /** AdamW with decay / no-decay parameter groups (tfjs has none), global-norm gradient clipping. */
 export { AdamW, clipByGlobalNorm, globalNorm } from "./lib/train/optimizer.ts";
 export type { AdamWOptions, AdamWState, WeightGroups } from "./lib/train/optimizer.ts";
+/** Exponential moving average of weights (TrainOptions.ema). */
+export { WeightEma } from "./lib/train/ema.ts";
 /** Linear warmup + cosine learning-rate schedule (per step). */
 export { warmupCosine } from "./lib/train/schedule.ts";
 export type { WarmupCosineOptions } from "./lib/train/schedule.ts";
