@@ -5,8 +5,10 @@
  * subtraction), every transpose and several backprop kernels (`Conv2DBackpropFilter`,
  * `DepthwiseConv2dNativeBackpropFilter`) with a per-element index vector (`indexToLoc`/`TensorBuffer.get`),
  * 10–100× slower than a plain loop. merba-tiny trains on the cpu backend, so its hot ops are fused here:
- * one kernel forward, one backward, each a `tf.customGrad`. On other backends (webgpu, wasm) the same maths
- * runs as tf ops, so results agree to float32 rounding (tests/layers/fused_test.ts).
+ * one kernel forward, one backward, each a `tf.customGrad`. On `cpu` (and `wasm`) the kernels are the
+ * WebAssembly SIMD ones of `layer_simd.ts` where they apply (`setCpuLayerImpl`; channel counts that are
+ * multiples of 4 where they vectorise over channels), else the JavaScript loops below. On webgpu the same
+ * maths runs as tf ops. All paths agree to float32 rounding (tests/layers/fused_test.ts).
  *
  * Shapes are channels-last; `N` = rows (tokens·batch), `C` = channels.
  *
@@ -399,7 +401,10 @@ export function fusedSilu(x: tf.Tensor): tf.Tensor {
   return f(x);
 }
 
-/** ReLU `max(0, x)` (tfjs-backend-cpu's Relu and its two-op gradient cost ≈ 10× a plain loop here). */
+/**
+ * ReLU `max(0, x)`, gradient 0 at 0 like tfjs's. (tfjs-backend-cpu's Relu took 2–3 ms per call at the stem's
+ * `[32, 14, 14, 16]` in a profiled training step, and its gradient is two more kernels.)
+ */
 export function fusedRelu(x: tf.Tensor): tf.Tensor {
   if (!jsKernels()) return tf.relu(x);
   const f = tf.customGrad(
@@ -824,7 +829,8 @@ export function attentionProbs(q: tf.Tensor, k: tf.Tensor, scale: number): tf.Te
 
 /**
  * Scaled dot-product attention `softmax(q·kᵀ·scale)·v`: `q, k, v [b, h, n, d]` → `[b, h, n, d]`.
- * CPU: one kernel forward (probabilities kept for the backward) and one backward:
+ * CPU: one kernel forward (probabilities kept for the backward) and one backward, WebAssembly SIMD when
+ * `d % 4 == 0`:
  * `dV = Pᵀ·dO`, `dP = dO·Vᵀ`, `dS = P ⊙ (dP − rowsum(dP ⊙ P))`, `dQ = scale·dS·K`, `dK = scale·dSᵀ·Q`.
  */
 export function fusedAttention(q: tf.Tensor, k: tf.Tensor, v: tf.Tensor, scale: number): tf.Tensor4D {

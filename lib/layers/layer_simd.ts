@@ -6,8 +6,10 @@
  * Built from `wasm/layers.ts` (AssemblyScript) by `scripts/build_wasm.sh` and embedded in `layer_simd_wasm.ts`.
  * Same maths as the JavaScript kernels of `fused.ts`, in float32 with four channels (or elements) per
  * instruction; exp is the four-lane polynomial of `wasm/vmath.ts` (relative error below float32 rounding).
- * Channel counts must be multiples of 4 where a kernel says so; {@link layerSimdFor} tells the callers, which
- * keep the JavaScript loops otherwise. Inputs are copied into the module's memory and outputs copied back.
+ * LayerNorm, attention (head width), the depthwise convolution and the 3×3 convolution (output channels)
+ * vectorise over channels and need a multiple of 4 ({@link layerSimdFor}; the callers keep the JavaScript loops
+ * otherwise); linear layers, SiLU and GELU take any size. Inputs are copied into the module's memory and
+ * outputs copied back.
  *
  * @module
  */
