@@ -86,6 +86,20 @@ async function fusedKernelsAgainstTfOps() {
     ],
   );
   await same("linear", (x, w) => fusedLinear(x, w), (x, w) => tf.matMul(x, w), [r([6, 5], 4), r([5, 3], 5)]);
+  // SIMD paths: 16-column register blocks, 4-column vectors and a scalar tail (o = 17, 20, 37); dx through Wᵀ
+  // (input width a multiple of 4) or per-column sums (not); rows not a multiple of 4 (dW's 4-row blocks)
+  for (const [n, i, o] of [[7, 8, 20], [6, 4, 17], [5, 16, 37], [9, 3, 16]]) {
+    await same(
+      `linear+bias ${n}×${i}→${o}`,
+      fusedLinear,
+      (x, w, b) => tf.add(tf.matMul(x, w), b),
+      [r([n, i], 50 + o), r([i, o], 51 + o), r([o], 52 + o)],
+    );
+    await same(`linear ${n}×${i}→${o}`, (x, w) => fusedLinear(x, w), (x, w) => tf.matMul(x, w), [
+      r([n, i], 53 + o),
+      r([i, o], 54 + o),
+    ]);
+  }
   for (const c of [6, 8]) {
     await same(`layerNorm c${c}`, (x, g, b) => fusedLayerNorm(x, g, b), (x, g, b) => {
       const { mean, variance } = tf.moments(x, -1, true);
