@@ -357,7 +357,7 @@ export type { ScanOrder, ScanSetName, ScanSetSpec } from "./lib/ops/scan_orders.
 export { MambaVisionMixer, mambaVisionMixer, mergeOrders } from "./lib/layers/mamba_vision_mixer.ts";
 export type { MambaVisionMixerArgs, MixerTrace, ScanMerge } from "./lib/layers/mamba_vision_mixer.ts";
 /** MERba local extractor block (pre-norm multi-scan mixer + MLP on windows). */
-export { LocalExtractor } from "./lib/layers/local_extractor.ts";
+export { dropPath, LocalExtractor } from "./lib/layers/local_extractor.ts";
 export type { LocalExtractorArgs, MixerOptions } from "./lib/layers/local_extractor.ts";
 /** Inter-window attention (windowToken default, full, none) returning per-head maps. */
 export { InterWindowAttention } from "./lib/layers/inter_window_attention.ts";
@@ -368,7 +368,7 @@ export type {
 } from "./lib/layers/inter_window_attention.ts";
 /** LGFI stage: windows -> local extractors -> inter-window attention -> reverse -> downsample. */
 export { LgfiStage } from "./lib/layers/lgfi_stage.ts";
-export type { LgfiStageArgs, LgfiStageOutput } from "./lib/layers/lgfi_stage.ts";
+export type { LgfiStageArgs, LgfiStageOutput, StageDropPath } from "./lib/layers/lgfi_stage.ts";
 /** Flow stem (conv3x3 + BN + ReLU stack) and the stride-2 downsampling conv. */
 export { Downsample, FlowStem } from "./lib/layers/stem.ts";
 export type { DownsampleArgs, FlowStemArgs } from "./lib/layers/stem.ts";

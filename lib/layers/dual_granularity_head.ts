@@ -170,22 +170,34 @@ export class DualGranularityHead extends MerbaLayer {
 
   /**
    * `CE(z_f, y_f) + λ·CE(z_c, fineToCoarse[y_f])` (mean over the batch; with `classWeights` a weighted mean,
-   * sample weight = `classWeights[y_f]`, for both terms).
+   * sample weight = `classWeights[y_f]`, for both terms). With `labelSmoothing` ε each term's target is
+   * `(1 − ε)·onehot(y) + ε/K` (K = that level's class count; Szegedy et al. 2016, as in `torch.nn.CrossEntropyLoss`'s
+   * `label_smoothing`).
    *
-   * @throws {RangeError} when `classWeights` has the wrong length.
+   * @throws {RangeError} when `classWeights` has the wrong length or `labelSmoothing` is outside [0, 1).
    */
-  loss(out: HeadOutput, yFine: tf.Tensor1D, opts: { classWeights?: number[] } = {}): tf.Scalar {
+  loss(
+    out: HeadOutput,
+    yFine: tf.Tensor1D,
+    opts: { classWeights?: number[]; labelSmoothing?: number } = {},
+  ): tf.Scalar {
     const kf = this.classes.fine.length;
     if (opts.classWeights && opts.classWeights.length !== kf) {
       throw new RangeError(
         `loss: classWeights must have ${kf} entries (one per fine class), got ${opts.classWeights.length}`,
       );
     }
+    const eps = opts.labelSmoothing ?? 0;
+    if (!(eps >= 0 && eps < 1)) {
+      throw new RangeError(`loss: labelSmoothing = ${eps}, expected a value in [0, 1)`);
+    }
     return tf.tidy(() => {
       const y = yFine.toInt();
       const w = opts.classWeights ? tf.gather(tf.tensor1d(opts.classWeights), y) : null;
       const ce = (logits: tf.Tensor2D, labels: tf.Tensor1D, k: number) => {
-        const nll = tf.neg(tf.sum(tf.mul(tf.oneHot(labels, k), tf.logSoftmax(logits)), 1)); // [b]
+        const hot = tf.oneHot(labels, k);
+        const target = eps > 0 ? tf.add(tf.mul(hot, 1 - eps), eps / k) : hot;
+        const nll = tf.neg(tf.sum(tf.mul(target, tf.logSoftmax(logits)), 1)); // [b]
         return w ? tf.div(tf.sum(tf.mul(nll, w)), tf.sum(w)) : tf.mean(nll);
       };
       let loss = ce(out.fine, y, kf);

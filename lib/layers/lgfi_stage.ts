@@ -45,6 +45,12 @@ export interface LgfiStageArgs extends MerbaLayerArgs {
   downsampleTo?: number | null;
 }
 
+/** Stochastic depth of one stage's call: a drop rate per local block, and a seed (block i uses seed + 2i, +2i+1). */
+export interface StageDropPath {
+  rates: number[];
+  seed: number;
+}
+
 /** Output of {@link LgfiStage.forward}. */
 export interface LgfiStageOutput {
   /** `[b, h', w', c']` (after downsampling when configured). */
@@ -140,7 +146,10 @@ export class LgfiStage extends MerbaLayer {
    * Forward with attention maps (`maps`, default true) and optionally the windows entering each block.
    * Wrap in `tf.tidy`.
    */
-  forward(x: tf.Tensor, opts: { blockInputs?: boolean; maps?: boolean } = {}): LgfiStageOutput {
+  forward(
+    x: tf.Tensor,
+    opts: { blockInputs?: boolean; maps?: boolean; drop?: StageDropPath } = {},
+  ): LgfiStageOutput {
     const { height, width, dim, windowSize } = this.args;
     if (x.rank !== 4 || x.shape[1] !== height || x.shape[2] !== width || x.shape[3] !== dim) {
       throw new TypeError(`lgfiStage: input must be [b, ${height}, ${width}, ${dim}], got [${x.shape}]`);
@@ -148,18 +157,25 @@ export class LgfiStage extends MerbaLayer {
     const { windows, grid } = windowPartition(x, windowSize);
     let w: tf.Tensor = windows;
     const inputs: tf.Tensor[] = [];
-    for (const blk of this.blocks) {
-      if (opts.blockInputs) inputs.push(w);
-      w = blk.call(w);
+    const drop = opts.drop;
+    if (drop && drop.rates.length !== this.blocks.length) {
+      throw new RangeError(
+        `lgfiStage: drop.rates has ${drop.rates.length} entries, expected one per block (${this.blocks.length})`,
+      );
     }
+    this.blocks.forEach((blk, i) => {
+      if (opts.blockInputs) inputs.push(w);
+      w = blk.call(w, drop ? { drop: { rate: drop.rates[i], seed: drop.seed + 2 * i } } : {});
+    });
     const att = this.attention.forward(w, { maps: opts.maps ?? true });
     let out = windowReverse(att.windows, grid);
     if (this.downsample) out = this.downsample.call(out) as tf.Tensor4D;
     return { out, attention: att.attention, ...(opts.blockInputs ? { blockInputs: inputs } : {}) };
   }
 
-  override call(inputs: tf.Tensor | tf.Tensor[]): tf.Tensor {
-    return tf.tidy(() => this.forward(oneTensor(inputs), { maps: false }).out);
+  /** `kwargs.drop`: stochastic depth for this call (training), see {@link StageDropPath}. */
+  override call(inputs: tf.Tensor | tf.Tensor[], kwargs: { drop?: StageDropPath } = {}): tf.Tensor {
+    return tf.tidy(() => this.forward(oneTensor(inputs), { maps: false, drop: kwargs.drop }).out);
   }
 
   override getConfig(): tf.serialization.ConfigDict {

@@ -11,6 +11,10 @@
  *
  * Input and output: windows `[b·nW, ws², c]`, tokens in raster order.
  *
+ * Stochastic depth (training only, `call(x, { drop: { rate, seed } })`): each residual branch is zeroed for a
+ * random fraction `rate` of the windows and scaled by 1/(1 − rate) for the rest (Huang et al. 2016). As in
+ * MambaVision, whose blocks also run on window batches, the draw is per window, not per image.
+ *
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
@@ -31,6 +35,20 @@ import {
   mergeOrders,
   type ScanMerge,
 } from "./mamba_vision_mixer.ts";
+
+/**
+ * Stochastic depth on a residual branch `t [n, …]`: each of the n entries is kept with probability 1 − rate
+ * (and scaled by 1/(1 − rate)) or zeroed; the mask is drawn from `seed` (tf.randomUniform), so a seed gives
+ * the same mask on every backend.
+ */
+export function dropPath(t: tf.Tensor, rate: number, seed: number): tf.Tensor {
+  return tf.tidy(() => {
+    const keep = 1 - rate;
+    const shape = [t.shape[0], ...t.shape.slice(1).map(() => 1)];
+    const mask = tf.floor(tf.add(tf.randomUniform(shape, 0, 1, "float32", seed), keep));
+    return tf.mul(t, tf.div(mask, keep));
+  });
+}
 
 /** Mixer options a block passes through (dModel and the scan settings come from the block). */
 export type MixerOptions = Omit<
@@ -190,8 +208,19 @@ export class LocalExtractor extends MerbaLayer {
     return mergeOrders(outs, this.merge, this.mergeLogits?.read() ?? null);
   }
 
-  override call(inputs: tf.Tensor | tf.Tensor[]): tf.Tensor {
+  /**
+   * `x [b·nW, ws², c]` → same shape. `kwargs.drop` turns stochastic depth on for this call (training): rate in
+   * [0, 1), and the seed of the two per-window masks (one per residual branch).
+   */
+  override call(
+    inputs: tf.Tensor | tf.Tensor[],
+    kwargs: { drop?: { rate: number; seed: number } } = {},
+  ): tf.Tensor {
     const x = oneTensor(inputs);
+    const drop = kwargs.drop && kwargs.drop.rate > 0 ? kwargs.drop : null;
+    if (drop && !(drop.rate < 1)) {
+      throw new RangeError(`localExtractor: drop rate must be in [0, 1), got ${drop.rate}`);
+    }
     if (x.rank !== 3 || x.shape[1] !== this.windowSize ** 2 || x.shape[2] !== this.dim) {
       throw new TypeError(
         `localExtractor: input must be windows [b·nW, ${
@@ -201,12 +230,13 @@ export class LocalExtractor extends MerbaLayer {
     }
     return tf.tidy(() => {
       // x ← x + Mixer(LN(x))
-      const x1 = tf.add(x, this.mix(layerNorm(x, this.norm1g.read(), this.norm1b.read())));
+      const branch = (t: tf.Tensor, k: number) => drop ? dropPath(t, drop.rate, drop.seed + k) : t;
+      const x1 = tf.add(x, branch(this.mix(layerNorm(x, this.norm1g.read(), this.norm1b.read())), 0));
       // x ← x + fc2(GELU(fc1(LN(x))))
       const hdn = gelu(
         linear(layerNorm(x1, this.norm2g.read(), this.norm2b.read()), this.fc1w.read(), this.fc1b.read()),
       );
-      return tf.add(x1, linear(hdn, this.fc2w.read(), this.fc2b.read()));
+      return tf.add(x1, branch(linear(hdn, this.fc2w.read(), this.fc2b.read()), 1));
     });
   }
 

@@ -72,6 +72,12 @@ export interface MerbaConfig {
   linearInit: LinearInit;
   /** Local extractor MLP ratio. */
   mlpRatio: number;
+  /**
+   * Stochastic depth (training only): the drop rate of the last local block's residual branches; the rates rise
+   * linearly over all local blocks from 0 at the first, as in MambaVision (timm's `drop_path_rate`). In [0, 1).
+   * 0 = off.
+   */
+  dropPath: number;
   /** Inter-window attention MLP ratio (0 = attention only). */
   attnMlpRatio: number;
   /** Inter-window attention variant (windowToken falls back to full on a single window). */
@@ -126,6 +132,7 @@ export const defaultMerbaConfig: Readonly<MerbaConfig> = Object.freeze({
   mixer: { dState: 8, dConv: 3, expand: 1, dtBias: "mambavision", dtInit: "inverse-softplus" },
   linearInit: "lecun",
   mlpRatio: 2,
+  dropPath: 0,
   attnMlpRatio: 2,
   interWindow: "windowToken",
   classes: CASME2_HIERARCHY,
@@ -283,6 +290,9 @@ export function validateMerbaConfig(c: MerbaConfig): void {
   oneOf("mixer.dtBias", c.mixer.dtBias, ["mambavision", "mamba"]);
   oneOf("mixer.dtInit", c.mixer.dtInit, ["inverse-softplus", "zero"]);
   if (!(c.mlpRatio > 0)) throw new RangeError(`config.mlpRatio must be > 0, got ${c.mlpRatio}`);
+  if (!(c.dropPath >= 0 && c.dropPath < 1)) {
+    throw new RangeError(`config.dropPath must be in [0, 1), got ${c.dropPath}`);
+  }
   if (!(c.attnMlpRatio >= 0)) throw new RangeError(`config.attnMlpRatio must be >= 0, got ${c.attnMlpRatio}`);
   oneOf("interWindow", c.interWindow, ["windowToken", "full", "none"]);
   try {

@@ -73,6 +73,9 @@ export class MerbaModel {
   readonly head: DualGranularityHead;
   /** Map size entering each stage. */
   readonly stageSizes: [number, number][];
+  /** Stochastic-depth rate of every local block, per stage (`config.dropPath`; all 0 when off). */
+  readonly dropRates: number[][];
+  private dropCalls = 0;
 
   constructor(config: MerbaConfig) {
     this.config = structuredClone(config);
@@ -118,6 +121,12 @@ export class MerbaModel {
       if (next) [h, w] = [Math.floor((h - 1) / 2) + 1, Math.floor((w - 1) / 2) + 1];
       return st;
     });
+    // timm's rule: linspace(0, dropPath, total local blocks), handed out in order
+    const total = c.stages.reduce((n, s) => n + s.depth, 0);
+    let j = 0;
+    this.dropRates = c.stages.map((s) =>
+      Array.from({ length: s.depth }, () => total > 1 ? (c.dropPath * j++) / (total - 1) : (j++, 0))
+    );
     const last = c.stages[c.stages.length - 1];
     this.head = new DualGranularityHead({
       dim: last.dim,
@@ -162,12 +171,20 @@ export class MerbaModel {
    *
    * @throws {TypeError} on a wrong input shape or dtype.
    */
-  apply(x: tf.Tensor, opts: { training?: boolean } = {}): HeadOutput {
+  apply(x: tf.Tensor, opts: { training?: boolean; seed?: number } = {}): HeadOutput {
     this.checkInput(x);
     const kw = { training: Boolean(opts.training) };
+    const dropSeed = kw.training && this.config.dropPath > 0
+      ? (opts.seed ?? hashSeed(this.config.seed, `dropPath.${this.dropCalls++}`))
+      : null;
     const [fine, coarse] = tf.tidy(() => {
       let h = this.stem.call(x, kw);
-      for (const s of this.stages) h = s.call(h);
+      this.stages.forEach((s, i) => {
+        h = s.call(
+          h,
+          dropSeed === null ? {} : { drop: { rates: this.dropRates[i], seed: dropSeed + 1000 * i } },
+        );
+      });
       const out = this.head.forward(h, kw);
       return out.coarse ? [out.fine, out.coarse] : [out.fine];
     }) as tf.Tensor2D[];
@@ -181,7 +198,11 @@ export class MerbaModel {
   }
 
   /** `CE_fine + λ·CE_coarse` (coarse targets from `config.classes.fineToCoarse`). See {@link DualGranularityHead.loss}. */
-  loss(out: HeadOutput, yFine: tf.Tensor1D, opts?: { classWeights?: number[] }): tf.Scalar {
+  loss(
+    out: HeadOutput,
+    yFine: tf.Tensor1D,
+    opts?: { classWeights?: number[]; labelSmoothing?: number },
+  ): tf.Scalar {
     return this.head.loss(out, yFine, opts);
   }
 

@@ -47,6 +47,7 @@ train options:
   --batch-size N          (default 32)      --lr X (default 1e-2)     --weight-decay X (default 0.05)
   --warmup-epochs X       (default 1)       --grad-clip X (default 5; 0 = off)
   --class-balanced        weight the loss by n/(K n_c)
+  --label-smoothing E     smooth both cross-entropy targets: (1-E) onehot + E/K (default 0)
   --ema D                 evaluate and keep an exponential moving average of the weights, decay D in (0, 1)
                           (e.g. 0.998; default off)
   --no-augment            no horizontal flip     --translate N   random shift up to N px (default 0)
@@ -84,6 +85,15 @@ function num(
     throw new UsageError(`--${name} ${v}: expected ${int ? "an integer" : "a number"} >= ${min}`);
   }
   return x;
+}
+
+function labelSmoothing(v: string | undefined): number {
+  if (v === undefined) return 0;
+  const e = Number(v);
+  if (!(e >= 0 && e < 1)) {
+    throw new UsageError(`--label-smoothing ${v}: expected a value in [0, 1), e.g. 0.1`);
+  }
+  return e;
 }
 
 /** Parses `--set key=json` pairs into config overrides. */
@@ -141,6 +151,7 @@ export async function trainCommand(args: string[]): Promise<number> {
       "warmup-epochs": { type: "string" },
       "grad-clip": { type: "string" },
       "class-balanced": { type: "boolean", default: false },
+      "label-smoothing": { type: "string" },
       ema: { type: "string" },
       "no-augment": { type: "boolean", default: false },
       translate: { type: "string" },
@@ -185,6 +196,7 @@ export async function trainCommand(args: string[]): Promise<number> {
     warmupEpochs: num("warmup-epochs", values["warmup-epochs"], 1, { min: 0 }),
     gradClip: gradClip === 0 ? null : gradClip,
     classBalanced: values["class-balanced"],
+    labelSmoothing: labelSmoothing(values["label-smoothing"]),
     ...(values.ema !== undefined ? { ema: emaDecay(values.ema) } : {}),
     augment: values["no-augment"]
       ? false as const

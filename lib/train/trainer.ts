@@ -16,6 +16,7 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import type { FlowDataset } from "../data/types.ts";
+import { hashSeed } from "../layers/base.ts";
 import { WeightEma } from "./ema.ts";
 import { augmentBatch, type AugmentOptions, hflipFlow, resolveAugment } from "./augment.ts";
 import { computeMetrics, type Metrics } from "./metrics.ts";
@@ -26,12 +27,15 @@ import { warmupCosine } from "./schedule.ts";
 /** What the trainer needs from a model (a subset of `MerbaModel`). */
 export interface TrainableModel {
   /** Forward pass: x `[b, h, w, 3]` -> fine logits `[b, K_fine]` and coarse logits `[b, K_coarse]` or null. */
-  apply(x: tf.Tensor4D, opts: { training: boolean }): { fine: tf.Tensor2D; coarse: tf.Tensor2D | null };
+  apply(
+    x: tf.Tensor4D,
+    opts: { training: boolean; seed?: number },
+  ): { fine: tf.Tensor2D; coarse: tf.Tensor2D | null };
   /** Scalar training loss (CE_fine + λ·CE_coarse), yFine `[b]` int32. */
   loss(
     out: { fine: tf.Tensor2D; coarse: tf.Tensor2D | null },
     yFine: tf.Tensor1D,
-    opts?: { classWeights?: number[] },
+    opts?: { classWeights?: number[]; labelSmoothing?: number },
   ): tf.Scalar;
   /** Predicted class per sample `[b]` int32 at the given level (the model's inference rule). */
   predictLevel(out: { fine: tf.Tensor2D; coarse: tf.Tensor2D | null }, level: "fine" | "coarse"): tf.Tensor1D;
@@ -59,6 +63,10 @@ export interface TrainOptions {
   seed?: number;
   /** Weight classes by n / (K·n_c) over the training samples (scikit-learn's "balanced"). @default false */
   classBalanced?: boolean;
+  /**
+   * Label smoothing ε of both cross-entropy terms (target `(1 − ε)·onehot + ε/K`), in [0, 1). @default 0
+   */
+  labelSmoothing?: number;
   /** Augmentations (see `augment.ts`), or false for none. @default {hflip: 0.5} */
   augment?: AugmentOptions | false;
   /** Drop the last incomplete batch of each epoch. @default false */
@@ -81,6 +89,7 @@ export function defaultTrainOptions(): Required<Omit<TrainOptions, "epochs" | "e
     gradClip: 5,
     seed: 0,
     classBalanced: false,
+    labelSmoothing: 0,
     augment: { hflip: 0.5 },
     dropLast: false,
   };
@@ -321,6 +330,9 @@ function validate(ds: FlowDataset, indices: readonly number[], o: TrainOptions) 
   if (!(Number.isInteger(o.batchSize) && o.batchSize! >= 1)) {
     throw new RangeError(`trainModel: batchSize = ${o.batchSize}, expected an integer >= 1`);
   }
+  if (!(o.labelSmoothing! >= 0 && o.labelSmoothing! < 1)) {
+    throw new RangeError(`trainModel: labelSmoothing = ${o.labelSmoothing}, expected a value in [0, 1)`);
+  }
   if (indices.length === 0) throw new RangeError("trainModel: no training indices");
   for (const i of indices) {
     if (!(Number.isInteger(i) && i >= 0 && i < ds.n)) {
@@ -365,6 +377,10 @@ export async function trainModel(
   const t0 = performance.now();
   const k = ds.classes.fine.length;
   const classWeights = o.classBalanced ? balancedClassWeights(indices.map((i) => ds.fine[i]), k) : undefined;
+  const lossOpts = {
+    ...(classWeights ? { classWeights } : {}),
+    ...(o.labelSmoothing > 0 ? { labelSmoothing: o.labelSmoothing } : {}),
+  };
   const n = indices.length;
   const stepsPerEpoch = o.dropLast ? Math.max(1, Math.floor(n / o.batchSize)) : Math.ceil(n / o.batchSize);
   const totalSteps = stepsPerEpoch * o.epochs;
@@ -405,9 +421,11 @@ export async function trainModel(
         let pred: tf.Tensor | null = null;
         const { value, grads } = tf.variableGrads(() =>
           tf.tidy(() => {
-            const out = model.apply(xb, { training: true });
+            // seed of this step's training randomness in the model (stochastic depth), from the run seed and
+            // the step, so a resumed run draws the same masks
+            const out = model.apply(xb, { training: true, seed: hashSeed(o.seed, `step.${globalStep}`) });
             pred = tf.keep(tf.argMax(out.fine, 1));
-            return model.loss(out, yb, classWeights ? { classWeights } : undefined);
+            return model.loss(out, yb, lossOpts);
           }), vars);
         const norm = globalNorm(grads);
         const [lossV, normV, predV] = await Promise.all([value.data(), norm.data(), pred!.data()]);

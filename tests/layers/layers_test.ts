@@ -168,6 +168,26 @@ Deno.test("dual-granularity head: loss = CE_fine + λ·CE_coarse, masked inferen
     what: "weighted",
   });
   throws(() => head.loss(out, y, { classWeights: [1] }), RangeError);
+  // label smoothing ε: target (1 − ε)·onehot + ε/K per level, i.e. CE_ε = (1 − ε)·CE + ε·mean_k(−log p_k)
+  const eps = 0.2;
+  const ceS = (logits: number[], k: number) => {
+    const lse = Math.log(logits.reduce((s, v) => s + Math.exp(v), 0));
+    return (1 - eps) * (lse - logits[k]) + eps * logits.reduce((s, v) => s + (lse - v), 0) / logits.length;
+  };
+  const sExpected = (ceS([2, 0, 3, 0], 1) + ceS([0, 1, 0, 0], 3)) / 2 +
+    0.5 * (ceS([5, 0], 0) + ceS([0, 1], 1)) / 2;
+  assertClose(await head.loss(out, y, { labelSmoothing: eps }).data(), [sExpected], {
+    atol: 1e-5,
+    rtol: 1e-5,
+    what: "smoothed",
+  });
+  // ε = 0 is the plain loss, bit for bit
+  deepStrictEqual(
+    Array.from(await head.loss(out, y, { labelSmoothing: 0 }).data()),
+    Array.from(await head.loss(out, y).data()),
+  );
+  throws(() => head.loss(out, y, { labelSmoothing: 1 }), /labelSmoothing = 1, expected a value in \[0, 1\)/);
+  throws(() => head.loss(out, y, { labelSmoothing: -0.1 }), RangeError);
   throws(
     () => new DualGranularityHead({ dim: 4, classes: { ...classes, fineToCoarse: [0, 0, 2, 1] } }),
     RangeError,

@@ -4,6 +4,7 @@ import { assertClose, gpu } from "../_util.ts";
 import { createMerba, type MerbaModel } from "../../lib/models/merba.ts";
 import { listModels, resolveMerbaConfig } from "../../lib/models/config.ts";
 import { loadMerba, ModelFileError, saveMerba } from "../../lib/models/io.ts";
+import { dropPath, LocalExtractor } from "../../lib/layers/local_extractor.ts";
 
 const rand = (shape: number[], seed: number) => tf.randomUniform(shape, 0, 1, "float32", seed);
 
@@ -351,4 +352,49 @@ Deno.test("wasm backend: a training step runs and matches the cpu loss", async (
   const w = await lossOn("wasm");
   const c = await lossOn("cpu");
   assertClose([w], [c], { atol: 1e-5, rtol: 1e-5, what: "wasm vs cpu loss" });
+});
+
+Deno.test("stochastic depth: per-window masks from the seed, timm's linear rates, training only", async () => {
+  await tf.setBackend("cpu");
+  // dropPath on a branch: every row is either zero or t/(1 − rate); same seed, same mask
+  const t = tf.add(rand([400, 3, 2], 1), 1);
+  const d = await tf.div(dropPath(t, 0.25, 7), t).data();
+  const rows = Array.from({ length: 400 }, (_, i) => d.slice(i * 6, i * 6 + 6));
+  for (const r of rows) {
+    ok(r.every((v) => v === 0) || r.every((v) => Math.abs(v - 1 / 0.75) < 1e-6), `row ${Array.from(r)}`);
+  }
+  const dropped = rows.filter((r) => r[0] === 0).length;
+  ok(dropped > 70 && dropped < 130, `dropped ${dropped} of 400 at rate 0.25`); // binomial mean 100, sd 8.7
+  deepStrictEqual(await dropPath(t, 0.25, 7).data(), await dropPath(t, 0.25, 7).data());
+
+  // the local extractor with every branch dropped is the identity; with rate 0 it is the plain block
+  const blk = new LocalExtractor({ dim: 8, windowSize: 3 });
+  blk.ensureBuilt([null, 9, 8]);
+  const x = rand([6, 9, 8], 2);
+  deepStrictEqual(await blk.call(x, { drop: { rate: 1 - 1e-12, seed: 3 } }).data(), await x.data());
+  deepStrictEqual(await blk.call(x, { drop: { rate: 0, seed: 3 } }).data(), await blk.call(x).data());
+  throws(() => blk.call(x, { drop: { rate: 1, seed: 3 } }), /drop rate must be in \[0, 1\)/);
+
+  // model: rates rise linearly over the local blocks from 0; inference and dropPath 0 draw nothing
+  const m = createMerba("merba-test", {
+    dropPath: 0.3,
+    stages: [
+      { dim: 8, depth: 2, windowSize: 4, heads: 2 },
+      { dim: 16, depth: 1, windowSize: 4, heads: 2 },
+    ],
+  });
+  deepStrictEqual(m.dropRates, [[0, 0.15], [0.3]]);
+  deepStrictEqual(createMerba("merba-tiny", { dropPath: 0.2 }).dropRates, [[0], [0.2]]);
+  const plain = createMerba("merba-test", { stages: m.config.stages });
+  const xs = rand([4, 16, 16, 3], 4);
+  const fine = async (mm: MerbaModel, training: boolean, seed?: number) =>
+    Array.from(await mm.apply(xs, { training, seed }).fine.data());
+  deepStrictEqual(await fine(m, false), await fine(plain, false)); // same weights (same seed), no drop at inference
+  deepStrictEqual(await fine(m, true, 5), await fine(m, true, 5)); // BatchNorm in training mode: batch stats
+  const [a5, a6, p5] = [await fine(m, true, 5), await fine(m, true, 6), await fine(plain, true, 5)];
+  ok(a5.some((v, i) => v !== a6[i]), "a different seed draws different masks");
+  ok(a5.some((v, i) => v !== p5[i]), "dropPath 0.3 changes the training forward");
+  throws(() => createMerba("merba-test", { dropPath: 1 }), /config.dropPath must be in \[0, 1\), got 1/);
+  m.dispose();
+  plain.dispose();
 });

@@ -77,7 +77,14 @@ export class LinearModel implements LosoModel {
     );
     return { fine, coarse: null };
   }
-  loss(out: { fine: tf.Tensor2D }, y: tf.Tensor1D, opts?: { classWeights?: number[] }) {
+  /** The options of every `loss` call (what the trainer passed). */
+  readonly lossCalls: { classWeights?: number[]; labelSmoothing?: number }[] = [];
+  loss(
+    out: { fine: tf.Tensor2D },
+    y: tf.Tensor1D,
+    opts?: { classWeights?: number[]; labelSmoothing?: number },
+  ) {
+    this.lossCalls.push({ ...opts });
     return tf.tidy(() => {
       const k = out.fine.shape[1];
       const oh = tf.oneHot(y, k);

@@ -45,6 +45,11 @@ Deno.test("cli: usage errors exit 2 with a message naming the argument", async (
   r = await capture(() => main(["train", "--dataset", "synthetic", "--out", "x", "--ema", "1.5", "--quiet"]));
   assert.equal(r.code, 2);
   assert.match(r.err, /--ema 1.5: expected a decay in \(0, 1\)/);
+  r = await capture(() =>
+    main(["train", "--dataset", "synthetic", "--out", "x", "--label-smoothing", "1", "--quiet"])
+  );
+  assert.equal(r.code, 2);
+  assert.match(r.err, /--label-smoothing 1: expected a value in \[0, 1\)/);
   r = await capture(() => main(["train", "--bogus"]));
   assert.equal(r.code, 2);
   r = await capture(() => main(["frobnicate"]));

@@ -139,7 +139,26 @@ Deno.test("balancedClassWeights and option validation", async () => {
   await assert.rejects(() => trainModel(model, ds, all, { epochs: 0 }), /epochs = 0/);
   await assert.rejects(() => trainModel(model, ds, [0, 999], { epochs: 1 }), /index 999 is outside/);
   await assert.rejects(() => trainModel(model, ds, [], { epochs: 1 }), RangeError);
+  await assert.rejects(
+    () => trainModel(model, ds, all, { epochs: 1, labelSmoothing: 1 }),
+    /labelSmoothing = 1, expected a value in \[0, 1\)/,
+  );
   model.dispose();
+});
+
+Deno.test("trainModel passes labelSmoothing and class weights to every loss call, and nothing by default", async () => {
+  const model = new LinearModel(D, 3, 1);
+  await trainModel(model, ds, all, { epochs: 1, batchSize: 12, labelSmoothing: 0.1, classBalanced: true });
+  assert.equal(model.lossCalls.length, 3);
+  for (const c of model.lossCalls) {
+    assert.equal(c.labelSmoothing, 0.1);
+    assert.equal(c.classWeights?.length, 3);
+  }
+  const plain = new LinearModel(D, 3, 1);
+  await trainModel(plain, ds, all, { epochs: 1, batchSize: 12 });
+  assert.deepEqual(plain.lossCalls, [{}, {}, {}]);
+  model.dispose();
+  plain.dispose();
 });
 
 Deno.test("predictIndices tta hflip = argmax of the mean logits of each sample and its mirror (u → 1 − u)", async () => {
