@@ -29,6 +29,7 @@ import {
 import { type LayerVariable, MerbaLayer, type MerbaLayerArgs, oneTensor } from "./base.ts";
 import { checkLinearInit, type LinearInit, linearInitSpec } from "./init.ts";
 import { gelu, layerNorm, linear } from "./functional.ts";
+import { fusedScaleRows } from "./fused.ts";
 import {
   MambaVisionMixer,
   type MambaVisionMixerArgs,
@@ -44,9 +45,8 @@ import {
 export function dropPath(t: tf.Tensor, rate: number, seed: number): tf.Tensor {
   return tf.tidy(() => {
     const keep = 1 - rate;
-    const shape = [t.shape[0], ...t.shape.slice(1).map(() => 1)];
-    const mask = tf.floor(tf.add(tf.randomUniform(shape, 0, 1, "float32", seed), keep));
-    return tf.mul(t, tf.div(mask, keep));
+    const mask = tf.floor(tf.add(tf.randomUniform([t.shape[0]], 0, 1, "float32", seed), keep));
+    return fusedScaleRows(t, tf.div(mask, keep));
   });
 }
 

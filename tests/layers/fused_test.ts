@@ -18,6 +18,7 @@ import {
   fusedLinear,
   fusedMeanTokens,
   fusedRelu,
+  fusedScaleRows,
   fusedSilu,
   fusedSoftmax,
 } from "../../lib/layers/fused.ts";
@@ -168,6 +169,10 @@ async function fusedKernelsAgainstTfOps() {
   await same("addTokens", fusedAddTokens, (x, v) => tf.add(x, v.reshape([3, 1, 4])), [
     r([3, 5, 4], 17),
     r([3, 4], 18),
+  ]);
+  await same("scaleRows", fusedScaleRows, (x, s) => tf.mul(x, s.reshape([3, 1, 1])), [
+    r([3, 5, 4], 24),
+    r([3], 25),
   ]);
   await same(
     "batchNorm train",
