@@ -10,9 +10,13 @@
 import * as tf from "@tensorflow/tfjs";
 // Side-effect import: registers the "webgpu" backend factory (a type-only import would be elided).
 import "@tensorflow/tfjs-backend-webgpu";
+import { installWebGPUAddNSplit } from "./ops/webgpu_addn.ts";
 import { disableWasmMatmul, enableWasmMatmul, wasmMatmulEnabled } from "./layers/fused_matmul.ts";
 import { getCpuScanImpl, simdScanAvailable } from "./ops/selective_scan_cpu.ts";
 import { layerSimdOn } from "./layers/layer_simd.ts";
+
+// tfjs-backend-webgpu 4.22 computes AddN wrongly past the storage-buffer limit (see ops/webgpu_addn.ts)
+installWebGPUAddNSplit();
 
 /** Backends merba knows how to run on. `auto` = webgpu when an adapter exists, else cpu. */
 export type BackendName = "webgpu" | "cpu" | "wasm" | "auto";
