@@ -285,6 +285,14 @@ export type { AugmentOptions } from "./lib/train/augment.ts";
 /** Seeded RNG (mulberry32), per-key seed derivation, Fisher-Yates shuffle. */
 export { deriveSeed, mulberry32, shuffleInPlace } from "./lib/train/random.ts";
 export type { Rng } from "./lib/train/random.ts";
+/** WebGPU errors reported as device events (failed kernels), and the error trainModel stops with. */
+export {
+  watchWebGPUErrors,
+  webgpuErrorCount,
+  webgpuErrorsSince,
+  WebGPUValidationError,
+} from "./lib/ops/webgpu_errors.ts";
+export type { WebGPUErrorRecord } from "./lib/ops/webgpu_errors.ts";
 /** The training loop with callbacks for live plots, NaN stop, flat memory; batched prediction. */
 export {
   balancedClassWeights,

@@ -17,6 +17,12 @@
 import * as tf from "@tensorflow/tfjs";
 import type { FlowDataset } from "../data/types.ts";
 import { hashSeed } from "../layers/base.ts";
+import {
+  watchWebGPUErrors,
+  webgpuErrorCount,
+  webgpuErrorsSince,
+  WebGPUValidationError,
+} from "../ops/webgpu_errors.ts";
 import { WeightEma } from "./ema.ts";
 import { augmentBatch, type AugmentOptions, hflipFlow, resolveAugment } from "./augment.ts";
 import { computeMetrics, type Metrics } from "./metrics.ts";
@@ -396,6 +402,12 @@ export async function trainModel(
   const ema = o.ema != null ? new WeightEma(vars, o.ema) : null;
   const rng = mulberry32(o.seed);
   const [h, w] = [ds.height, ds.width];
+  // WebGPU reports failed kernels as events, not exceptions: watch the device, stop at the first report
+  if (tf.getBackend() === "webgpu") {
+    const device = (tf.backend() as unknown as { device?: EventTarget }).device;
+    if (device) watchWebGPUErrors(device);
+  }
+  const gpuMark = webgpuErrorCount();
   const history: EpochLog[] = [];
   let lastCheckpoint: string | null = null;
   let globalStep = 0;
@@ -431,6 +443,17 @@ export async function trainModel(
         const [lossV, normV, predV] = await Promise.all([value.data(), norm.data(), pred!.data()]);
         const lossNum = lossV[0];
         const normNum = normV[0];
+        const gpuErrors = webgpuErrorsSince(gpuMark);
+        if (gpuErrors.length > 0) {
+          tf.dispose([xb, yb, value, norm, pred!, ...Object.values(grads)]);
+          throw new WebGPUValidationError(
+            `training stopped at epoch ${epoch}, step ${step + 1}/${stepsPerEpoch}: WebGPU reported ` +
+              `${gpuErrors.length} error(s) since training started, so some kernel's results are wrong (the ` +
+              `step was not applied; last good checkpoint: ${lastCheckpoint ?? "none written"}). First: ` +
+              `${gpuErrors[0].message.split("\n")[0]}. Run on the cpu backend, or report the kernel.`,
+            gpuErrors,
+          );
+        }
         if (!Number.isFinite(lossNum) || !Number.isFinite(normNum)) {
           tf.dispose([xb, yb, value, norm, pred!, ...Object.values(grads)]);
           const what = !Number.isFinite(lossNum) ? `loss = ${lossNum}` : `gradient norm = ${normNum}`;

@@ -1,11 +1,19 @@
 import * as tf from "@tensorflow/tfjs";
-import { deepStrictEqual, equal, ok } from "node:assert/strict";
+import { deepStrictEqual, equal, match, ok } from "node:assert/strict";
 import { assertClose, gpu } from "../_util.ts";
 import { installWebGPUAddNSplit, webgpuAddNMaxInputs } from "../../lib/ops/webgpu_addn.ts";
 import { globalNorm } from "../../lib/train/optimizer.ts";
 import { trainModel } from "../../lib/train/trainer.ts";
 import { createMerba } from "../../lib/models/merba.ts";
 import type { FlowDataset } from "../../lib/data/types.ts";
+import {
+  recordWebGPUError,
+  watchWebGPUErrors,
+  webgpuErrorCount,
+  webgpuErrorsSince,
+  WebGPUValidationError,
+} from "../../lib/ops/webgpu_errors.ts";
+import { LinearModel } from "../train/_fixtures.ts";
 
 Deno.test("webgpuAddNMaxInputs: the device's storage-buffer limit minus the output, 7 when unknown", () => {
   equal(webgpuAddNMaxInputs({ device: { limits: { maxStorageBuffersPerShaderStage: 8 } } }), 7);
@@ -81,6 +89,55 @@ Deno.test({
     // float32 on both with different reduction orders; the differences compound over the steps (1e-3 relative)
     assertClose(g.map((s) => s[0]), c.map((s) => s[0]), { atol: 1e-4, rtol: 1e-3, what: "step losses" });
     assertClose(g.map((s) => s[1]), c.map((s) => s[1]), { atol: 1e-4, rtol: 1e-3, what: "gradient norms" });
+    await tf.setBackend("cpu");
+  },
+});
+
+Deno.test("trainModel stops with WebGPUValidationError when WebGPU reported an error", async () => {
+  // the count is process-wide; an error recorded during training (as a device event would be) stops the next step
+  const n = 12;
+  const ds = {
+    name: "err",
+    n,
+    height: 2,
+    width: 2,
+    x: new Float32Array(n * 12).fill(0.5),
+    fine: Int32Array.from({ length: n }, (_, i) => i % 3),
+    classes: { fine: ["a", "b", "c"], coarse: ["a", "b", "c"], fineToCoarse: [0, 1, 2] },
+  } as unknown as FlowDataset;
+  const model = new LinearModel(12, 3, 1);
+  let caught: unknown;
+  try {
+    await trainModel(model, ds, Array.from({ length: n }, (_, i) => i), { epochs: 2, batchSize: 4 }, {
+      onStep: (s) => {
+        if (s.globalStep === 1) recordWebGPUError("Error while parsing WGSL: test\nsecond line");
+      },
+    });
+  } catch (e) {
+    caught = e;
+  }
+  ok(caught instanceof WebGPUValidationError, String(caught));
+  match(caught.message, /training stopped at epoch 1, step 3\/3: WebGPU reported 1 error\(s\)/);
+  match(caught.message, /First: Error while parsing WGSL: test\. Run on the cpu backend/);
+  equal(caught.errors.length, 1);
+  equal(webgpuErrorsSince(webgpuErrorCount() - 1)[0].message, "Error while parsing WGSL: test\nsecond line");
+  model.dispose();
+});
+
+Deno.test({
+  name: "a WebGPU validation error on the device reaches the watcher (once printed, counted)",
+  ignore: !gpu,
+  async fn() {
+    await tf.setBackend("webgpu");
+    const device = (tf.backend() as unknown as { device: GPUDevice }).device;
+    watchWebGPUErrors(device);
+    watchWebGPUErrors(device); // idempotent: one listener
+    const mark = webgpuErrorCount();
+    device.createShaderModule({ code: "this is not WGSL" });
+    for (let i = 0; i < 50 && webgpuErrorCount() === mark; i++) await new Promise((r) => setTimeout(r, 20));
+    const errs = webgpuErrorsSince(mark);
+    equal(errs.length, 1);
+    match(errs[0].message, /pars/i);
     await tf.setBackend("cpu");
   },
 });
