@@ -433,8 +433,8 @@ export async function trainModel(
         let pred: tf.Tensor | null = null;
         const { value, grads } = tf.variableGrads(() =>
           tf.tidy(() => {
-            // seed of this step's training randomness in the model (stochastic depth), from the run seed and
-            // the step, so a resumed run draws the same masks
+            // seed of this step's training randomness in the model (stochastic depth): a function of the run
+            // seed and the step only, so a rerun fold draws the same masks whatever ran before in the process
             const out = model.apply(xb, { training: true, seed: hashSeed(o.seed, `step.${globalStep}`) });
             pred = tf.keep(tf.argMax(out.fine, 1));
             return model.loss(out, yb, lossOpts);

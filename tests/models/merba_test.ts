@@ -384,13 +384,16 @@ Deno.test("stochastic depth: per-window masks from the seed, timm's linear rates
     ],
   });
   deepStrictEqual(m.dropRates, [[0, 0.15], [0.3]]);
-  deepStrictEqual(createMerba("merba-tiny", { dropPath: 0.2 }).dropRates, [[0], [0.2]]);
+  const tiny = createMerba("merba-tiny", { dropPath: 0.2 });
+  deepStrictEqual(tiny.dropRates, [[0], [0.2]]);
+  tiny.dispose();
   const plain = createMerba("merba-test", { stages: m.config.stages });
   const xs = rand([4, 16, 16, 3], 4);
   const fine = async (mm: MerbaModel, training: boolean, seed?: number) =>
     Array.from(await mm.apply(xs, { training, seed }).fine.data());
   deepStrictEqual(await fine(m, false), await fine(plain, false)); // same weights (same seed), no drop at inference
-  deepStrictEqual(await fine(m, true, 5), await fine(m, true, 5)); // BatchNorm in training mode: batch stats
+  // same seed, same masks (training-mode BatchNorm normalises with batch statistics, so the output repeats)
+  deepStrictEqual(await fine(m, true, 5), await fine(m, true, 5));
   const [a5, a6, p5] = [await fine(m, true, 5), await fine(m, true, 6), await fine(plain, true, 5)];
   ok(a5.some((v, i) => v !== a6[i]), "a different seed draws different masks");
   ok(a5.some((v, i) => v !== p5[i]), "dropPath 0.3 changes the training forward");
