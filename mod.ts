@@ -287,6 +287,7 @@ export { deriveSeed, mulberry32, shuffleInPlace } from "./lib/train/random.ts";
 export type { Rng } from "./lib/train/random.ts";
 /** WebGPU errors reported as device events (failed kernels), and the error trainModel stops with. */
 export {
+  watchActiveWebGPUDevice,
   watchWebGPUErrors,
   webgpuErrorCount,
   webgpuErrorsSince,

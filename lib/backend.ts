@@ -11,7 +11,7 @@ import * as tf from "@tensorflow/tfjs";
 // Side-effect import: registers the "webgpu" backend factory (a type-only import would be elided).
 import "@tensorflow/tfjs-backend-webgpu";
 import { installWebGPUAddNSplit } from "./ops/webgpu_addn.ts";
-import { watchWebGPUErrors } from "./ops/webgpu_errors.ts";
+import { watchActiveWebGPUDevice } from "./ops/webgpu_errors.ts";
 import { disableWasmMatmul, enableWasmMatmul, wasmMatmulEnabled } from "./layers/fused_matmul.ts";
 import { getCpuScanImpl, simdScanAvailable } from "./ops/selective_scan_cpu.ts";
 import { layerSimdOn } from "./layers/layer_simd.ts";
@@ -151,11 +151,8 @@ export async function initBackend(
   const ok = await tf.setBackend(name);
   if (!ok) throw new Error(`initBackend: tf.setBackend("${name}") failed`);
   await tf.ready();
-  if (name === "webgpu") {
-    // failed kernels are reported as device events only: print them and let trainModel stop on them
-    const device = (tf.backend() as unknown as { device?: EventTarget }).device;
-    if (device) watchWebGPUErrors(device);
-  }
+  // failed webgpu kernels are reported as device events only: print them and let trainModel stop on them
+  watchActiveWebGPUDevice();
   const wantMatmul = options.wasmMatmul ?? Deno.env.get("MERBA_WASM_MATMUL") !== "0";
   if (name === "cpu" && wantMatmul) {
     // switches to the wasm backend and back; cpu stays active (checked below)

@@ -125,7 +125,7 @@ export class MerbaModel {
     const total = c.stages.reduce((n, s) => n + s.depth, 0);
     let j = 0;
     this.dropRates = c.stages.map((s) =>
-      Array.from({ length: s.depth }, () => total > 1 ? (c.dropPath * j++) / (total - 1) : (j++, 0))
+      Array.from({ length: s.depth }, () => total > 1 ? (c.dropPath * j++) / (total - 1) : 0)
     );
     const last = c.stages[c.stages.length - 1];
     this.head = new DualGranularityHead({

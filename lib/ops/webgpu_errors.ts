@@ -7,6 +7,7 @@
  *
  * @module
  */
+import * as tf from "@tensorflow/tfjs";
 
 /** An error WebGPU reported on a watched device since the process started. */
 export interface WebGPUErrorRecord {
@@ -47,6 +48,13 @@ export function watchWebGPUErrors(device: EventTarget): void {
       );
     }
   });
+}
+
+/** Watches the device of tfjs's active backend when that backend is webgpu (no-op otherwise). */
+export function watchActiveWebGPUDevice(): void {
+  if (tf.getBackend() !== "webgpu") return;
+  const device = (tf.backend() as unknown as { device?: EventTarget }).device;
+  if (device) watchWebGPUErrors(device);
 }
 
 /** How many WebGPU errors the watched devices have reported so far (a mark for {@link webgpuErrorsSince}). */

@@ -18,7 +18,7 @@ import * as tf from "@tensorflow/tfjs";
 import type { FlowDataset } from "../data/types.ts";
 import { hashSeed } from "../layers/base.ts";
 import {
-  watchWebGPUErrors,
+  watchActiveWebGPUDevice,
   webgpuErrorCount,
   webgpuErrorsSince,
   WebGPUValidationError,
@@ -403,10 +403,7 @@ export async function trainModel(
   const rng = mulberry32(o.seed);
   const [h, w] = [ds.height, ds.width];
   // WebGPU reports failed kernels as events, not exceptions: watch the device, stop at the first report
-  if (tf.getBackend() === "webgpu") {
-    const device = (tf.backend() as unknown as { device?: EventTarget }).device;
-    if (device) watchWebGPUErrors(device);
-  }
+  watchActiveWebGPUDevice();
   const gpuMark = webgpuErrorCount();
   const history: EpochLog[] = [];
   let lastCheckpoint: string | null = null;
@@ -443,8 +440,8 @@ export async function trainModel(
         const [lossV, normV, predV] = await Promise.all([value.data(), norm.data(), pred!.data()]);
         const lossNum = lossV[0];
         const normNum = normV[0];
-        const gpuErrors = webgpuErrorsSince(gpuMark);
-        if (gpuErrors.length > 0) {
+        if (webgpuErrorCount() > gpuMark) {
+          const gpuErrors = webgpuErrorsSince(gpuMark);
           tf.dispose([xb, yb, value, norm, pred!, ...Object.values(grads)]);
           throw new WebGPUValidationError(
             `training stopped at epoch ${epoch}, step ${step + 1}/${stepsPerEpoch}: WebGPU reported ` +
