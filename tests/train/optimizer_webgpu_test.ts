@@ -1,0 +1,201 @@
+/**
+ * The webgpu optimizer kernels (`lib/train/optimizer_webgpu.ts`): the three-dispatch AdamW update against the
+ * op path and the cpu host loop (itself bit-equal to the op path and checked against a torch trace), the
+ * torch trace on webgpu, and the grouped sum of squares against a float64 host sum.
+ *
+ * Tolerances: the update and the op path are both float32 in the same order; the GPU may contract a
+ * multiply and an add into one fused multiply-add and WGSL allows 2.5 ulp for division (sqrt as
+ * 1/inverseSqrt), so each step may differ by a few ulp (≈ 1e-7 relative); over 5 steps rtol 1e-5 with an atol
+ * of 1e-7 (values of order 1) leaves room for that and nothing more. The sum of squares accumulates in
+ * float32 (≈ 50 terms per invocation, then a tree of 256): relative error below (50 + 8)·6e-8 ≈ 3.5e-6 for
+ * non-negative terms, so rtol 1e-5.
+ */
+import assert from "node:assert/strict";
+import * as tf from "@tensorflow/tfjs";
+import type { WebGPUBackend } from "@tensorflow/tfjs-backend-webgpu";
+import { AdamW, globalNorm } from "../../lib/train/optimizer.ts";
+import { sumOfSquaresWebGPU } from "../../lib/train/optimizer_webgpu.ts";
+import { assertClose, gpu } from "../_util.ts";
+
+const rnd = (n: number, seed: number) =>
+  Float32Array.from({ length: n }, (_, i) => Math.sin(seed * 12.9898 + i * 78.233) * 3);
+
+/** Runs 5 AdamW steps (decay and noDecay groups, varying lr, gradScale 1 and 0.37) on `backend`. */
+async function fiveSteps(backend: string, fused: boolean, prefix: string) {
+  await tf.setBackend(backend);
+  const shapes: Record<string, number[]> = { w: [3, 4], big: [70, 37], b: [5] };
+  const vars = Object.fromEntries(
+    Object.entries(shapes).map(([k, s], i) => [
+      k,
+      tf.variable(tf.tensor(rnd(s.reduce((a, b) => a * b, 1), i + 1), s), true, `${prefix}.${k}`),
+    ]),
+  );
+  const opt = new AdamW({ decay: [vars.w, vars.big], noDecay: [vars.b] }, {
+    learningRate: 0.01,
+    weightDecay: 0.05,
+    fused,
+  });
+  const before = tf.memory().numTensors;
+  for (let s = 0; s < 5; s++) {
+    const grads = Object.fromEntries(
+      Object.entries(shapes).map(([k, sh], i) => [
+        `${prefix}.${k}`,
+        tf.tensor(rnd(sh.reduce((a, b) => a * b, 1), 10 * (s + 1) + i), sh),
+      ]),
+    );
+    opt.learningRate = 0.01 * (1 - s / 10);
+    opt.step(grads, { gradScale: s % 2 === 0 ? 1 : 0.37 });
+    tf.dispose(Object.values(grads));
+  }
+  const leaked = tf.memory().numTensors - before;
+  const out: Record<string, Float32Array> = {};
+  for (const [k, v] of Object.entries(vars)) out[k] = (await v.data()) as Float32Array;
+  const state = await opt.getState();
+  opt.dispose();
+  tf.dispose(Object.values(vars));
+  await tf.setBackend("cpu");
+  return { out, state, leaked };
+}
+
+Deno.test({
+  name:
+    "AdamW on webgpu (3 dispatches per variable) equals the op path and the cpu host loop to float32 rounding",
+  ignore: !gpu,
+  async fn() {
+    const fusedGpu = await fiveSteps("webgpu", true, "fg");
+    const opsGpu = await fiveSteps("webgpu", false, "og");
+    const cpu = await fiveSteps("cpu", true, "c");
+    assert.equal(fusedGpu.leaked, 0, "fused webgpu update left tensors behind");
+    for (const k of ["w", "big", "b"]) {
+      assertClose(fusedGpu.out[k], opsGpu.out[k], { atol: 1e-7, rtol: 1e-5, what: `${k} vs webgpu op path` });
+      assertClose(fusedGpu.out[k], cpu.out[k], { atol: 1e-7, rtol: 1e-5, what: `${k} vs cpu host loop` });
+    }
+    fusedGpu.state.m.forEach((m, i) => {
+      assertClose(m, cpu.state.m[i], { atol: 1e-7, rtol: 1e-5, what: `m[${i}]` });
+      assertClose(fusedGpu.state.v[i], cpu.state.v[i], { atol: 1e-7, rtol: 1e-5, what: `v[${i}]` });
+    });
+    assert.equal(fusedGpu.state.step, 5);
+  },
+});
+
+Deno.test({
+  name:
+    "AdamW on webgpu: 3 programs per variable, no scalar uploads; globalNorm in one program per 16 gradients",
+  ignore: !gpu,
+  async fn() {
+    await tf.setBackend("webgpu");
+    const be = tf.backend() as unknown as WebGPUBackend;
+    // everything resident on the GPU before counting (a host tensor is uploaded on its first GPU use)
+    const onGpu = (x: Float32Array) => tf.tidy(() => tf.add(tf.tensor1d(x), 0));
+    const vars = Array.from({ length: 20 }, (_, i) => tf.variable(onGpu(rnd(8 + i, i)), true, `p${i}`));
+    const opt = new AdamW({ decay: vars.slice(0, 10), noDecay: vars.slice(10) }, { learningRate: 1e-3 });
+    const grads = Object.fromEntries(vars.map((v, i) => [v.name, onGpu(rnd(8 + i, 50 + i))]));
+    opt.step(grads); // first step: the zero moments (made on the host for small sizes) move to the GPU
+    const orig = be.runWebGPUProgram.bind(be);
+    const names: string[] = [];
+    be.runWebGPUProgram = ((p: { shaderKey: string }, ...rest: unknown[]) => {
+      names.push(p.shaderKey);
+      return (orig as (...a: unknown[]) => tf.TensorInfo)(p, ...rest);
+    }) as typeof be.runWebGPUProgram;
+    // host-to-GPU uploads: tfjs calls uploadToGPU for every program input and uploads those whose data is
+    // still on the host (no GPU resource yet), as scalar operands of the op path are
+    const up = be as unknown as {
+      uploadToGPU(id: unknown): void;
+      tensorMap: { get(id: unknown): { resource: unknown; values: unknown } };
+    };
+    const origUpload = up.uploadToGPU.bind(be);
+    let uploads = 0;
+    up.uploadToGPU = (id: unknown) => {
+      const d = up.tensorMap.get(id);
+      if (d.resource == null && d.values != null) uploads++;
+      origUpload(id);
+    };
+    try {
+      opt.step(grads, { gradScale: 0.5 });
+      assert.equal(names.length, 3 * vars.length, `programs per step: ${names.join(", ")}`);
+      assert.ok(names.every((n) => n.startsWith("merba_adamw_")), names.join(", "));
+      names.length = 0;
+      const norm = globalNorm(grads);
+      const limit = be.device.limits.maxStorageBuffersPerShaderStage;
+      const groups = Math.ceil(vars.length / Math.max(1, Math.min(16, limit - 1)));
+      assert.equal(names.filter((n) => n.startsWith("merba_sum_squares_")).length, groups, names.join(", "));
+      norm.dispose();
+    } finally {
+      be.runWebGPUProgram = orig;
+      up.uploadToGPU = origUpload;
+    }
+    assert.equal(uploads, 0, "host-to-GPU uploads during the step and the norm");
+    opt.dispose();
+    tf.dispose([...vars, ...Object.values(grads)]);
+    await tf.setBackend("cpu");
+  },
+});
+
+Deno.test({
+  name: "AdamW on webgpu reproduces the torch.optim.AdamW trace (fixture tolerance)",
+  ignore: !gpu,
+  async fn() {
+    type T = { shape: number[]; data: number[] };
+    const g: {
+      lrs: number[];
+      weight_decay: number[];
+      w0: T;
+      b0: T;
+      grads_w: T[];
+      grads_b: T[];
+      expected: { w: T; b: T };
+    } = JSON.parse(await Deno.readTextFile(new URL("../fixtures/train/adamw_torch.json", import.meta.url)));
+    await tf.setBackend("webgpu");
+    const w = tf.variable(tf.tensor(g.w0.data, g.w0.shape));
+    const b = tf.variable(tf.tensor(g.b0.data, g.b0.shape));
+    const opt = new AdamW({ decay: [w], noDecay: [b] }, { weightDecay: g.weight_decay[0] });
+    g.lrs.forEach((lr, s) => {
+      opt.learningRate = lr;
+      const grads = {
+        [w.name]: tf.tensor(g.grads_w[s].data, g.grads_w[s].shape),
+        [b.name]: tf.tensor(g.grads_b[s].data, g.grads_b[s].shape),
+      };
+      opt.step(grads);
+      tf.dispose(Object.values(grads));
+    });
+    // the fixture's tolerance (float32 both sides; op order differs), as in optimizer_test.ts
+    assertClose(await w.data(), g.expected.w.data, { atol: 1e-6, rtol: 1e-5, what: "w (decay)" });
+    assertClose(await b.data(), g.expected.b.data, { atol: 1e-6, rtol: 1e-5, what: "b (noDecay)" });
+    opt.dispose();
+    tf.dispose([w, b]);
+    await tf.setBackend("cpu");
+  },
+});
+
+Deno.test({
+  name: "sumOfSquaresWebGPU and globalNorm on webgpu equal a float64 host sum (1..40 tensors, mixed sizes)",
+  ignore: !gpu,
+  async fn() {
+    await tf.setBackend("webgpu");
+    for (const count of [1, 3, 16, 17, 40]) {
+      const xs = Array.from({ length: count }, (_, i) => tf.tensor1d(rnd(1 + ((i * 977) % 3000), 200 + i)));
+      let want = 0;
+      for (const x of xs) for (const v of (await x.data()) as Float32Array) want += v * v;
+      const before = tf.memory().numTensors;
+      const s = sumOfSquaresWebGPU(xs);
+      assert.deepEqual(s.shape, []);
+      assertClose(await s.data(), [want], { atol: 0, rtol: 1e-5, what: `sum of squares of ${count}` });
+      s.dispose();
+      const n = globalNorm(Object.fromEntries(xs.map((x, i) => [`g${i}`, x])));
+      assertClose(await n.data(), [Math.sqrt(want)], {
+        atol: 0,
+        rtol: 1e-5,
+        what: `global norm of ${count}`,
+      });
+      n.dispose();
+      assert.equal(tf.memory().numTensors, before, `leak with ${count} tensors`);
+      tf.dispose(xs);
+    }
+    const z = sumOfSquaresWebGPU([]);
+    assert.equal((await z.data())[0], 0);
+    z.dispose();
+    assert.throws(() => sumOfSquaresWebGPU([tf.tensor1d([1], "int32")]), /float32/);
+    await tf.setBackend("cpu");
+    assert.throws(() => sumOfSquaresWebGPU([tf.tensor1d([1])]), /not webgpu/);
+  },
+});
