@@ -4,7 +4,7 @@
  *
  * Why: on webgpu the op-by-op AdamW update costs ≈ 14 dispatches per variable (scalar multiplies, adds,
  * square, sqrt, divide) plus a host-to-GPU upload for most scalar operands, and `tf.sum(tf.square(g))` two
- * more per gradient: for merba-tiny's 72 weights ≈ 1150 of the ≈ 2080 dispatches of a training step. A
+ * more per gradient: for merba-tiny's 72 weights ≈ 1,150 of the ≈ 2,050 dispatches of a training step. A
  * training step on webgpu is bound by the host-side cost of each dispatch, not by arithmetic (on an H200,
  * ≈ 0.23 ms of host time per dispatch; BENCHMARKS.md, "Training and LOSO → Sixth session"), so fewer
  * dispatches is what makes it faster.
