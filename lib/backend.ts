@@ -1,8 +1,10 @@
 /**
  * Backend selection in one place.
  *
- * `initBackend()` picks `webgpu` when a WebGPU adapter exists (a real GPU, or Mesa llvmpipe on a headless
- * Linux box), else tfjs's `cpu` backend. An explicit choice comes from the `backend` option or the
+ * `initBackend()` picks `webgpu` when a hardware WebGPU adapter exists, else tfjs's `cpu` backend with merba's
+ * WebAssembly SIMD kernels. A software adapter (Mesa llvmpipe on a headless Linux box) is skipped by `auto`:
+ * it runs the shaders on the CPU, ≈ 30× slower than the cpu kernels for merba-tiny training (BENCHMARKS.md);
+ * `backend: "webgpu"` still selects it. An explicit choice comes from the `backend` option or the
  * `MERBA_BACKEND` environment variable (`webgpu`, `cpu`, `wasm` or `auto`).
  *
  * @module
@@ -19,7 +21,7 @@ import { layerSimdOn } from "./layers/layer_simd.ts";
 // tfjs-backend-webgpu 4.22 computes AddN wrongly past the storage-buffer limit (see ops/webgpu_addn.ts)
 installWebGPUAddNSplit();
 
-/** Backends merba knows how to run on. `auto` = webgpu when an adapter exists, else cpu. */
+/** Backends merba knows how to run on. `auto` = webgpu on a hardware adapter, else cpu. */
 export type BackendName = "webgpu" | "cpu" | "wasm" | "auto";
 
 /** What {@link initBackend} chose and why. */
@@ -28,7 +30,10 @@ export interface BackendInfo {
   name: "webgpu" | "cpu" | "wasm";
   /** Adapter description (vendor, architecture, device), or a note on why no adapter was used. */
   adapter: string;
-  /** True when the WebGPU adapter is a software fallback (Mesa llvmpipe): timings are CPU timings. */
+  /**
+   * True when the adapter found is a software fallback (Mesa llvmpipe; its timings are CPU timings): active
+   * only when `webgpu` was asked for explicitly, since `auto` then takes `cpu` (and `adapter` says so).
+   */
   isFallbackAdapter: boolean;
   /** How the choice was made: `option`, `env` (MERBA_BACKEND) or `auto`. */
   source: "option" | "env" | "auto";
@@ -128,8 +133,13 @@ export async function initBackend(
   let fallback = false;
   if (requested === "webgpu" || requested === "auto") {
     const adapter = await webgpuAdapter();
-    if (adapter) {
-      const d = describeAdapter(adapter);
+    const d = adapter ? describeAdapter(adapter) : null;
+    if (d && d.fallback && requested === "auto") {
+      name = "cpu";
+      fallback = true;
+      adapterText = `software WebGPU adapter ${d.text} skipped (the cpu kernels are faster; ` +
+        `backend "webgpu" forces it); using the cpu backend`;
+    } else if (d) {
       adapterText = d.text;
       fallback = d.fallback;
       name = "webgpu";
@@ -164,8 +174,10 @@ export async function initBackend(
   if (!options.quiet) {
     console.log(
       `merba backend: ${name} (${source})${name === "webgpu" ? ` adapter: ${adapterText}` : ""}${
-        fallback ? " [software fallback: timings are CPU timings]" : ""
-      }${cpuKernels ? ` (${describeCpuKernels(cpuKernels)})` : ""}`,
+        fallback && name === "webgpu" ? " [software fallback: timings are CPU timings]" : ""
+      }${fallback && name === "cpu" ? ` [${adapterText}]` : ""}${
+        cpuKernels ? ` (${describeCpuKernels(cpuKernels)})` : ""
+      }`,
     );
   }
   return current;

@@ -62,7 +62,8 @@ train options:
   --out DIR               run directory (run.json, folds/, results.json, summary.md); resumes if present
   --restart               re-run folds already in --out
   --save-weights          keep each fold's final weights (folds/fold-NNN-weights/, read with loadMerba)
-  --backend NAME          cpu | webgpu | wasm | auto (default: MERBA_BACKEND or auto)
+  --backend NAME          cpu | webgpu | wasm | auto (default: MERBA_BACKEND or auto = webgpu on a
+                          hardware GPU, else cpu; a software WebGPU adapter is skipped)
   --quiet                 no progress bar
   --jobs N                run N shards as parallel processes (one core each) into DIR/shard-i, then merge
 `;

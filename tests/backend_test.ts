@@ -1,0 +1,67 @@
+/**
+ * `initBackend`: what `auto` picks (webgpu on a hardware adapter; cpu without an adapter or with a software
+ * one such as Mesa llvmpipe), that an explicit `webgpu` still takes a software adapter, and bad names.
+ */
+import assert from "node:assert/strict";
+import * as tf from "@tensorflow/tfjs";
+import { initBackend, webgpuAdapter } from "../lib/backend.ts";
+
+async function withoutEnv<T>(fn: () => Promise<T>): Promise<T> {
+  const saved = Deno.env.get("MERBA_BACKEND");
+  Deno.env.delete("MERBA_BACKEND");
+  try {
+    return await fn();
+  } finally {
+    if (saved !== undefined) Deno.env.set("MERBA_BACKEND", saved);
+  }
+}
+
+const adapter = await webgpuAdapter();
+const software = Boolean(
+  (adapter?.info as (GPUAdapterInfo & { isFallbackAdapter?: boolean }) | undefined)
+    ?.isFallbackAdapter,
+);
+
+Deno.test("initBackend auto: webgpu on a hardware adapter, cpu without one or with a software adapter", async () => {
+  const info = await withoutEnv(() => initBackend({ quiet: true }));
+  assert.equal(info.source, "auto");
+  if (adapter && !software) {
+    assert.equal(info.name, "webgpu");
+    assert.equal(info.isFallbackAdapter, false);
+  } else {
+    assert.equal(info.name, "cpu");
+    assert.equal(tf.getBackend(), "cpu");
+    assert.equal(info.isFallbackAdapter, software);
+    if (software) assert.match(info.adapter, /software WebGPU adapter .* skipped/);
+    assert.ok(info.cpuKernels, "cpu kernels reported");
+  }
+  await tf.setBackend("cpu");
+});
+
+Deno.test({
+  name: "initBackend webgpu: an explicit choice takes a software adapter too",
+  ignore: !adapter,
+  async fn() {
+    const info = await withoutEnv(() => initBackend({ backend: "webgpu", quiet: true }));
+    assert.equal(info.name, "webgpu");
+    assert.equal(info.source, "option");
+    assert.equal(info.isFallbackAdapter, software);
+    assert.equal(tf.getBackend(), "webgpu");
+    await tf.setBackend("cpu");
+  },
+});
+
+Deno.test("initBackend: unknown names are rejected, naming where they came from", async () => {
+  await assert.rejects(
+    initBackend({ backend: "gpu" as never, quiet: true }),
+    /unknown backend "gpu" \(from option\)/,
+  );
+  const saved = Deno.env.get("MERBA_BACKEND");
+  Deno.env.set("MERBA_BACKEND", "cuda");
+  try {
+    await assert.rejects(initBackend({ quiet: true }), /unknown backend "cuda" \(from env\)/);
+  } finally {
+    if (saved === undefined) Deno.env.delete("MERBA_BACKEND");
+    else Deno.env.set("MERBA_BACKEND", saved);
+  }
+});
