@@ -7,8 +7,9 @@
  * 10–100× slower than a plain loop. merba-tiny trains on the cpu backend, so its hot ops are fused here:
  * one kernel forward, one backward, each a `tf.customGrad`. On `cpu` (and `wasm`) the kernels are the
  * WebAssembly SIMD ones of `layer_simd.ts` where they apply (`setCpuLayerImpl`; channel counts that are
- * multiples of 4 where they vectorise over channels), else the JavaScript loops below. On webgpu the same
- * maths runs as tf ops. All paths agree to float32 rounding (tests/layers/fused_test.ts).
+ * multiples of 4 where they vectorise over channels), else the JavaScript loops below. On webgpu LayerNorm and
+ * GELU run as WGSL kernels (`fused_webgpu.ts`, `setWebGPULayerImpl`) and the other layers as tf ops. All paths
+ * agree to float32 rounding (tests/layers/fused_test.ts, tests/layers/fused_webgpu_test.ts).
  *
  * Shapes are channels-last; `N` = rows (tokens·batch), `C` = channels.
  *
@@ -40,6 +41,7 @@ import {
   siluBackwardSimd,
   siluForwardSimd,
 } from "./layer_simd.ts";
+import { geluWebGPU, layerNormWebGPU, webgpuLayersFor } from "./fused_webgpu.ts";
 
 type GradFn = Parameters<typeof tf.customGrad>[0];
 
@@ -191,6 +193,7 @@ export function fusedLinear(x: tf.Tensor, w: tf.Tensor, b?: tf.Tensor): tf.Tenso
 export function fusedLayerNorm(x: tf.Tensor, gamma: tf.Tensor, beta: tf.Tensor, eps = 1e-5): tf.Tensor {
   const c = x.shape[x.rank - 1];
   if (!jsKernels()) {
+    if (webgpuLayersFor(x.size / c)) return layerNormWebGPU(x, gamma, beta, eps);
     const { mean, variance } = tf.moments(x, -1, true);
     return tf.add(tf.mul(tf.mul(tf.sub(x, mean), tf.rsqrt(tf.add(variance, eps))), gamma), beta);
   }
@@ -429,6 +432,7 @@ const GELU_K = Math.sqrt(2 / Math.PI);
 /** GELU, tanh approximation: `½·x·(1 + tanh(√(2/π)·(x + 0.044715·x³)))`. */
 export function fusedGelu(x: tf.Tensor): tf.Tensor {
   if (!jsKernels()) {
+    if (webgpuLayersFor(x.size)) return geluWebGPU(x);
     const inner = tf.mul(GELU_K, tf.add(x, tf.mul(0.044715, tf.pow(x, 3))));
     return tf.mul(tf.mul(0.5, x), tf.add(1, tf.tanh(inner)));
   }
