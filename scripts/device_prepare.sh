@@ -23,7 +23,7 @@ for p in /.dev/ /.gl/ '*.bundle.js'; do
 done
 mkdir -p .dev .gl
 tmp="$(mktemp -d)"
-trap 'rm -rf "$tmp"; git worktree remove --force "$tmp/base" 2>/dev/null || true' EXIT
+trap 'git worktree remove --force "$tmp/base" 2>/dev/null || true; rm -rf "$tmp"' EXIT
 
 # test modules that exercise WebGPU; bundled at tests/ops/ depth so that their fixture paths resolve
 cat >.dev/entry_ops.ts <<'TS'
