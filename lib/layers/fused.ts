@@ -133,8 +133,10 @@ export function fusedLinear(x: tf.Tensor, w: tf.Tensor, b?: tf.Tensor): tf.Tenso
     throw new TypeError(`linear: x [..., ${x.shape.at(-1)}] does not fit W [${w.shape}]`);
   }
   if (!jsKernels()) {
-    const y = tf.matMul(x.reshape([-1, i]), w as tf.Tensor2D);
-    return (b ? tf.add(y, b) : y).reshape([...lead, o]);
+    // the bias add inside the product: one dispatch fewer per call on webgpu, same float32 operations
+    const x2 = x.reshape([-1, i]) as tf.Tensor2D;
+    const y = b ? tf.fused.matMul({ a: x2, b: w as tf.Tensor2D, bias: b }) : tf.matMul(x2, w as tf.Tensor2D);
+    return y.reshape([...lead, o]);
   }
   const n = x.size / i;
   if (layerSimdOn()) {

@@ -16,6 +16,7 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
+import { indexGatherWebGPU, indexGatherWebGPUApplies } from "./windows_webgpu.ts";
 
 /**
  * An element map: `out.flat[i] = idx[i] < 0 ? 0 : x.flat[idx[i]]`, `x` of shape `inShape`, `out` of shape
@@ -122,6 +123,7 @@ function gatherTensors(map: IndexMap): { fwd: tf.Tensor1D; bwd: tf.Tensor1D[] } 
 }
 
 function gatherTf(x: tf.Tensor, index: tf.Tensor1D, shape: number[], padded: boolean): tf.Tensor {
+  if (indexGatherWebGPUApplies(index.size)) return indexGatherWebGPU(x, index, shape);
   return tf.tidy(() => {
     // the appended zero is read by −1 entries only; skip the copy when the table has none
     const flat = padded ? tf.concat([x.reshape([-1]), tf.zeros([1])]) : x.reshape([-1]);

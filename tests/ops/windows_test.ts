@@ -51,22 +51,43 @@ Deno.test("windowPartition/windowReverse round trip and gradients (cpu and webgp
 });
 
 Deno.test("applyIndexMap: zeros where idx = -1, inverse-table gradient, shape and injectivity checks", async () => {
+  // webgpu: one WGSL gather per application (no concat of the input with an uploaded zero)
+  for (const backend of gpu ? ["cpu", "webgpu"] : ["cpu"]) {
+    await tf.setBackend(backend);
+    const map = cachedIndexMap("test:reverse-pad", [3], [4], (idx) => idx.set([2, 1, 0, -1]));
+    const x = tf.tensor1d([1, 2, 3]);
+    const kernels: string[] = [];
+    const be = tf.backend() as unknown as {
+      runWebGPUProgram?: (p: { shaderKey: string }, ...a: unknown[]) => unknown;
+    };
+    const orig = be.runWebGPUProgram;
+    if (orig) {
+      be.runWebGPUProgram = (p: { shaderKey: string }, ...a: unknown[]) => {
+        kernels.push(p.shaderKey);
+        return orig.call(be, p, ...a);
+      };
+    }
+    const y = applyIndexMap(x, map);
+    if (orig) be.runWebGPUProgram = orig;
+    deepStrictEqual(Array.from(await y.data()), [3, 2, 1, 0], backend);
+    if (backend === "webgpu") deepStrictEqual(kernels, ["merba_index_gather"]);
+    const g = tf.grad((t: tf.Tensor) =>
+      tf.sum(tf.mul(applyIndexMap(t, map), tf.tensor1d([1, 10, 100, 1000])))
+    )(
+      x,
+    );
+    deepStrictEqual(Array.from(await g.data()), [100, 10, 1], backend);
+    throws(() => applyIndexMap(tf.zeros([4]), map), TypeError);
+    throws(() => cachedIndexMap("test:bad", [2], [2], (idx) => idx.set([1, 2])), RangeError);
+    // non-injective: the gradient sums over every reader
+    const dup = cachedIndexMap("test:dup", [2], [3], (idx) => idx.set([1, 1, 0]));
+    const gd = tf.grad((t: tf.Tensor) => tf.sum(tf.mul(applyIndexMap(t, dup), tf.tensor1d([1, 10, 100]))))(
+      tf.tensor1d([5, 6]),
+    );
+    deepStrictEqual(Array.from(await gd.data()), [100, 11], backend);
+    tf.dispose([x, y, g, gd]);
+  }
   await tf.setBackend("cpu");
-  const map = cachedIndexMap("test:reverse-pad", [3], [4], (idx) => idx.set([2, 1, 0, -1]));
-  const x = tf.tensor1d([1, 2, 3]);
-  deepStrictEqual(Array.from(await applyIndexMap(x, map).data()), [3, 2, 1, 0]);
-  const g = tf.grad((t: tf.Tensor) => tf.sum(tf.mul(applyIndexMap(t, map), tf.tensor1d([1, 10, 100, 1000]))))(
-    x,
-  );
-  deepStrictEqual(Array.from(await g.data()), [100, 10, 1]);
-  throws(() => applyIndexMap(tf.zeros([4]), map), TypeError);
-  throws(() => cachedIndexMap("test:bad", [2], [2], (idx) => idx.set([1, 2])), RangeError);
-  // non-injective: the gradient sums over every reader
-  const dup = cachedIndexMap("test:dup", [2], [3], (idx) => idx.set([1, 1, 0]));
-  const gd = tf.grad((t: tf.Tensor) => tf.sum(tf.mul(applyIndexMap(t, dup), tf.tensor1d([1, 10, 100]))))(
-    tf.tensor1d([5, 6]),
-  );
-  deepStrictEqual(Array.from(await gd.data()), [100, 11]);
   throws(() => windowGrid(0, 4, 2), RangeError);
   throws(() => windowPartition(tf.zeros([2, 3]), 2), TypeError);
 });
