@@ -33,8 +33,8 @@ export interface AdamWOptions {
   weightDecay?: number;
   /**
    * On the cpu backend, update each variable in one host loop instead of ≈ 12 tfjs ops (same float32 results,
-   * bit for bit); on webgpu, in three WGSL dispatches (equal to float32 rounding). Other backends always use
-   * the ops. @default true
+   * bit for bit); on webgpu, in two WGSL dispatches over a packed `[m | v]` state (equal to float32 rounding).
+   * Other backends always use the ops. @default true
    */
   fused?: boolean;
 }
@@ -98,11 +98,16 @@ export class AdamW extends tf.Optimizer {
   readonly weightDecay: number;
   /** Variables in state order: decay group first, then noDecay. */
   readonly variables: tf.Variable[];
-  /** Host-loop update on cpu, three-dispatch update on webgpu (see {@link AdamWOptions.fused}). */
+  /** Host-loop update on cpu, two-dispatch update on webgpu (see {@link AdamWOptions.fused}). */
   readonly fused: boolean;
   private readonly decays: Set<string>;
   private readonly m: tf.Variable[];
   private readonly v: tf.Variable[];
+  /**
+   * The fused webgpu update's state, `[m | v]` flat per variable: while set it is the live state and `m`/`v`
+   * are stale (see {@link AdamW.unpack}).
+   */
+  private packed: tf.Variable[] | null = null;
   private t = 0;
 
   /**
@@ -166,13 +171,14 @@ export class AdamW extends tf.Optimizer {
     // Bias corrections computed in float64 on the host: 1 − β^t.
     const bc1 = 1 - Math.pow(this.beta1, t);
     const bc2 = 1 - Math.pow(this.beta2, t);
-    if (this.fused && tf.getBackend() === "cpu") {
-      this.applyCpu(map, scale, lr, bc1, bc2);
+    if (this.fused && this.variables.every((v) => adamwWebGPUApplies(v.size))) {
+      this.applyWebGPU(map, scale, lr, bc1, bc2);
       this.incrementIterations();
       return;
     }
-    if (this.fused && this.variables.every((v) => adamwWebGPUApplies(v.size))) {
-      this.applyWebGPU(map, scale, lr, bc1, bc2);
+    this.unpack();
+    if (this.fused && tf.getBackend() === "cpu") {
+      this.applyCpu(map, scale, lr, bc1, bc2);
       this.incrementIterations();
       return;
     }
@@ -248,10 +254,17 @@ export class AdamW extends tf.Optimizer {
   }
 
   /**
-   * The same update on webgpu in three dispatches per variable (`optimizer_webgpu.ts`) instead of ≈ 14 plus
-   * scalar uploads; float32 in the op path's order (equal to it up to float32 rounding, tested).
+   * The same update on webgpu in two dispatches per variable (`optimizer_webgpu.ts`) instead of ≈ 14 plus
+   * scalar uploads; float32 in the op path's order (equal to it up to float32 rounding, tested). The moments
+   * live packed as `[m | v]` while this path runs.
    */
   private applyWebGPU(map: tf.NamedTensorMap, scale: number, lr: number, bc1: number, bc2: number): void {
+    if (!this.packed) {
+      this.packed = this.variables.map((_, i) =>
+        tf.tidy(() => tf.concat([tf.reshape(this.m[i], [-1]), tf.reshape(this.v[i], [-1])]).variable(false))
+      );
+    }
+    const packed = this.packed;
     this.variables.forEach((theta, i) => {
       const g = map[theta.name];
       if (g == null) return;
@@ -264,7 +277,7 @@ export class AdamW extends tf.Optimizer {
         throw new TypeError(`AdamW: gradient of ${theta.name} has ${g.size} values, expected ${theta.size}`);
       }
       const decay = this.decays.has(theta.name) ? this.weightDecay : 0;
-      const next = adamwStepWebGPU(theta, g, this.m[i], this.v[i], {
+      const next = adamwStepWebGPU(theta, g, packed[i], {
         scale,
         beta1: this.beta1,
         beta2: this.beta2,
@@ -276,11 +289,25 @@ export class AdamW extends tf.Optimizer {
         keep: 1 - lr * decay,
         decay: decay > 0,
       });
-      this.m[i].assign(next[0]);
-      this.v[i].assign(next[1]);
-      theta.assign(next[2]);
+      packed[i].assign(next[0]);
+      theta.assign(next[1]);
       tf.dispose(next);
     });
+  }
+
+  /** Moves a packed webgpu state back into `m` and `v` (before another path runs or the state is replaced). */
+  private unpack(): void {
+    const packed = this.packed;
+    if (!packed) return;
+    this.packed = null;
+    this.variables.forEach((theta, i) => {
+      const n = theta.size;
+      tf.tidy(() => {
+        this.m[i].assign(tf.reshape(tf.slice(packed[i], [0], [n]), theta.shape));
+        this.v[i].assign(tf.reshape(tf.slice(packed[i], [n], [n]), theta.shape));
+      });
+    });
+    tf.dispose(packed);
   }
 
   /**
@@ -294,6 +321,15 @@ export class AdamW extends tf.Optimizer {
 
   /** Reads the optimizer state (step and moments) to host memory, for a checkpoint. */
   async getState(): Promise<AdamWState> {
+    if (this.packed) {
+      const both = await Promise.all(this.packed.map((x) => x.data() as Promise<Float32Array>));
+      const sizes = this.variables.map((x) => x.size);
+      return {
+        step: this.t,
+        m: both.map((a, i) => a.slice(0, sizes[i])),
+        v: both.map((a, i) => a.slice(sizes[i], 2 * sizes[i])),
+      };
+    }
     const m = await Promise.all(this.m.map((x) => x.data() as Promise<Float32Array>));
     const v = await Promise.all(this.v.map((x) => x.data() as Promise<Float32Array>));
     return { step: this.t, m, v };
@@ -312,14 +348,20 @@ export class AdamW extends tf.Optimizer {
       );
     }
     this.variables.forEach((theta, i) => {
-      for (
-        const [name, arr, target] of [["m", state.m[i], this.m[i]], ["v", state.v[i], this.v[i]]] as const
-      ) {
+      for (const [name, arr] of [["m", state.m[i]], ["v", state.v[i]]] as const) {
         if (arr.length !== theta.size) {
           throw new TypeError(
             `AdamW.setState: ${name}[${i}] (${theta.name}) has ${arr.length} values, expected ${theta.size}`,
           );
         }
+      }
+    });
+    if (this.packed) {
+      tf.dispose(this.packed);
+      this.packed = null;
+    }
+    this.variables.forEach((theta, i) => {
+      for (const [arr, target] of [[state.m[i], this.m[i]], [state.v[i], this.v[i]]] as const) {
         tf.tidy(() => target.assign(tf.tensor(arr, theta.shape, "float32")));
       }
     });
@@ -329,7 +371,8 @@ export class AdamW extends tf.Optimizer {
 
   /** Disposes the moment variables (not the model's variables). */
   override dispose(): void {
-    tf.dispose([...this.m, ...this.v]);
+    tf.dispose([...this.m, ...this.v, ...(this.packed ?? [])]);
+    this.packed = null;
   }
 
   /** Hyper-parameters, for logs and results files. */

@@ -1,6 +1,7 @@
 /**
- * WebGPU kernels for the optimizer step: the AdamW update in three dispatches per variable and the sum of
- * squares of many gradients (for the global norm) in one dispatch per group of gradients.
+ * WebGPU kernels for the optimizer step: the AdamW update in two dispatches per variable (both moments over a
+ * packed `[m | v]` state, then the parameter) and the sum of squares of many gradients (for the global norm) in
+ * one dispatch per group of gradients.
  *
  * Why: on webgpu the op-by-op AdamW update costs ≈ 14 dispatches per variable (scalar multiplies, adds,
  * square, sqrt, divide) plus a host-to-GPU upload for most scalar operands, and `tf.sum(tf.square(g))` two
@@ -26,44 +27,51 @@ import "@tensorflow/tfjs-backend-webgpu";
 import type { WebGPUBackend, WebGPUProgram } from "@tensorflow/tfjs-backend-webgpu";
 
 const WORKGROUP = 64;
-/** Largest flat size one elementwise dispatch covers (65535 workgroups of {@link WORKGROUP}). */
-const MAX_ELEMENTS = 65535 * WORKGROUP;
+/** Largest variable one update covers: its packed moments (2n) within 65535 workgroups of {@link WORKGROUP}. */
+const MAX_ELEMENTS = Math.floor((65535 * WORKGROUP) / 2);
 /** Most gradients one sum-of-squares shader reads (also bounded by the device's storage-buffer limit). */
 const MAX_SUM_INPUTS = 16;
 const SUM_WORKGROUP = 256;
 
-/** `m' = m·β + f(g)·c`, with `f(g) = g` (first moment) or `g·g` (second), `g` optionally scaled. */
-class MomentProgram implements WebGPUProgram {
-  variableNames = ["M", "G"];
+/**
+ * Both moments in one dispatch over the packed state `[m | v]` (2n floats): invocation `i < n` writes
+ * `m' = m·β1 + g·(1 − β1)`, invocation `n + i` writes `v' = v·β2 + (g·g)·(1 − β2)`; `g` optionally scaled.
+ */
+class MomentsProgram implements WebGPUProgram {
+  variableNames = ["MV", "G"];
   outputShape: number[];
-  shaderKey: string;
-  dispatchLayout: { x: number[] };
+  shaderKey = "merba_adamw_moments";
+  dispatchLayout = { x: [0] };
   dispatch: [number, number, number];
   workgroupSize: [number, number, number] = [WORKGROUP, 1, 1];
-  uniforms = "n : i32, scaled : i32, beta : f32, c : f32, s : f32,";
-  constructor(shape: number[], n: number, private readonly second: boolean) {
-    this.outputShape = shape;
-    this.dispatchLayout = { x: shape.map((_, i) => i) };
-    this.dispatch = [Math.ceil(n / WORKGROUP), 1, 1];
-    this.shaderKey = `merba_adamw_moment_${second ? 2 : 1}`;
+  uniforms = "n : i32, scaled : i32, b1 : f32, c1 : f32, b2 : f32, c2 : f32, s : f32,";
+  constructor(n: number) {
+    this.outputShape = [2 * n];
+    this.dispatch = [Math.ceil((2 * n) / WORKGROUP), 1, 1];
   }
   getUserCode(): string {
-    const term = this.second ? "(g * g) * uniforms.c" : "g * uniforms.c";
     return `
   fn main(index : i32) {
-    if (index >= uniforms.n) { return; }
-    var g = G[index];
+    if (index >= 2 * uniforms.n) { return; }
+    let second = index >= uniforms.n;
+    var g = G[select(index, index - uniforms.n, second)];
     if (uniforms.scaled == 1) { g = g * uniforms.s; }
-    let a = M[index] * uniforms.beta;
-    let b = ${term};
-    result[index] = a + b;
+    if (second) {
+      let a = MV[index] * uniforms.b2;
+      let b = (g * g) * uniforms.c2;
+      result[index] = a + b;
+    } else {
+      let a = MV[index] * uniforms.b1;
+      let b = g * uniforms.c1;
+      result[index] = a + b;
+    }
   }`;
   }
 }
 
-/** `θ' = θ·keep − (m'·lrc) / (sqrt(v'/bc2) + ε)`, `keep` only where `decay` = 1. */
+/** `θ' = θ·keep − (m'·lrc) / (sqrt(v'/bc2) + ε)` from the packed new moments, `keep` only where `decay` = 1. */
 class ParamProgram implements WebGPUProgram {
-  variableNames = ["P", "M", "V"];
+  variableNames = ["P", "MV"];
   outputShape: number[];
   shaderKey = "merba_adamw_param";
   dispatchLayout: { x: number[] };
@@ -81,8 +89,8 @@ class ParamProgram implements WebGPUProgram {
     if (index >= uniforms.n) { return; }
     var p = P[index];
     if (uniforms.decay == 1) { p = p * uniforms.keep; }
-    let denom = sqrt(V[index] / uniforms.bc2) + uniforms.eps;
-    let step = (M[index] * uniforms.lrc) / denom;
+    let denom = sqrt(MV[uniforms.n + index] / uniforms.bc2) + uniforms.eps;
+    let step = (MV[index] * uniforms.lrc) / denom;
     result[index] = p - step;
   }`;
   }
@@ -153,49 +161,42 @@ export function adamwWebGPUApplies(size: number): boolean {
 }
 
 /**
- * One AdamW update of one variable on webgpu, in three dispatches: returns new tensors `[m', v', θ']`
- * (the caller assigns and disposes them). All inputs must be float32 tensors of the same size.
+ * One AdamW update of one variable on webgpu, in two dispatches: `mv` is the packed state `[m | v]` (2n floats,
+ * flat); returns new tensors `[mv', θ']` (the caller assigns and disposes them). All inputs float32.
  *
  * @throws {Error} when the active backend is not webgpu or the size exceeds one dispatch.
  */
 export function adamwStepWebGPU(
   theta: tf.Tensor,
   g: tf.Tensor,
-  m: tf.Tensor,
-  v: tf.Tensor,
+  mv: tf.Tensor,
   s: AdamWStepScalars,
-): [tf.Tensor, tf.Tensor, tf.Tensor] {
+): [tf.Tensor, tf.Tensor] {
   const be = webgpuBackend();
   if (!be) throw new Error(`adamwStepWebGPU: the active backend is ${tf.getBackend()}, not webgpu`);
   const n = theta.size;
   if (!adamwWebGPUApplies(n)) {
     throw new Error(`adamwStepWebGPU: the variable has ${n} values, expected 1..${MAX_ELEMENTS}`);
   }
-  const shape = theta.shape;
+  if (g.size !== n || mv.size !== 2 * n) {
+    throw new TypeError(`adamwStepWebGPU: sizes θ ${n}, g ${g.size}, [m | v] ${mv.size} (expected n, n, 2n)`);
+  }
   const f = (x: number) => ({ type: "float32", data: [x] });
   const i = (x: number) => ({ type: "int32", data: [x] });
-  const scaled = s.scale !== 1 ? 1 : 0;
   const eng = tf.engine();
-  const m2 = eng.makeTensorFromTensorInfo(
-    be.runWebGPUProgram(new MomentProgram(shape, n, false), [m, g], "float32", [
+  const mv2 = eng.makeTensorFromTensorInfo(
+    be.runWebGPUProgram(new MomentsProgram(n), [mv, g], "float32", [
       i(n),
-      i(scaled),
+      i(s.scale !== 1 ? 1 : 0),
       f(s.beta1),
       f(s.oneMinusBeta1),
-      f(s.scale),
-    ]),
-  );
-  const v2 = eng.makeTensorFromTensorInfo(
-    be.runWebGPUProgram(new MomentProgram(shape, n, true), [v, g], "float32", [
-      i(n),
-      i(scaled),
       f(s.beta2),
       f(s.oneMinusBeta2),
       f(s.scale),
     ]),
   );
   const p2 = eng.makeTensorFromTensorInfo(
-    be.runWebGPUProgram(new ParamProgram(shape, n), [theta, m2, v2], "float32", [
+    be.runWebGPUProgram(new ParamProgram(theta.shape, n), [theta, mv2], "float32", [
       i(n),
       i(s.decay ? 1 : 0),
       f(s.keep),
@@ -204,7 +205,7 @@ export function adamwStepWebGPU(
       f(s.epsilon),
     ]),
   );
-  return [m2, v2, p2];
+  return [mv2, p2];
 }
 
 /**
