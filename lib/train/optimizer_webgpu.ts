@@ -7,7 +7,7 @@
  * square, sqrt, divide) plus a host-to-GPU upload for most scalar operands, and `tf.sum(tf.square(g))` two
  * more per gradient: for merba-tiny's 72 weights ≈ 1,150 of the ≈ 2,050 dispatches of a training step. A
  * training step on webgpu is bound by the host-side cost of each dispatch, not by arithmetic (on an H200,
- * ≈ 0.23 ms of host time per dispatch; BENCHMARKS.md, "Training and LOSO → Sixth session"), so fewer
+ * ≈ 0.25–0.3 ms of host time per dispatch; BENCHMARKS.md, "Training and LOSO → Sixth session"), so fewer
  * dispatches is what makes it faster.
  *
  * The update is the op path's (`AdamW.applyGradients`), per element, in float32 and in the same order:
