@@ -31,8 +31,8 @@ export interface BackendInfo {
   /** Adapter description (vendor, architecture, device), or a note on why no adapter was used. */
   adapter: string;
   /**
-   * True when the adapter found is a software fallback (Mesa llvmpipe; its timings are CPU timings): active
-   * only when `webgpu` was asked for explicitly, since `auto` then takes `cpu` (and `adapter` says so).
+   * True when the adapter found is a software fallback (Mesa llvmpipe; its timings are CPU timings). `auto`
+   * skips such an adapter (`name` is then `cpu` and `adapter` says so); an explicit `webgpu` uses it.
    */
   isFallbackAdapter: boolean;
   /** How the choice was made: `option`, `env` (MERBA_BACKEND) or `auto`. */
