@@ -1,4 +1,5 @@
 /** Shared test helpers (float comparison, GPU gating). Tests must not read ../shared. */
+import * as tf from "@tensorflow/tfjs";
 import { hasWebGPU } from "../lib/backend.ts";
 
 /** True when a WebGPU adapter exists here; GPU tests use `ignore: !gpu` and print why. */
@@ -40,5 +41,27 @@ export function assertClose(
           Math.abs(actual[worst] - expected[worst]).toExponential(3)
         } > atol ${atol} + rtol ${rtol}·|e|)`,
     );
+  }
+}
+
+/**
+ * Runs `fn` with the active backend's `runWebGPUProgram` wrapped, and returns `fn`'s result with the
+ * `shaderKey` of every WebGPU program it ran, in order (an empty list on backends without WebGPU programs).
+ */
+export function recordWebGPUPrograms<T>(fn: () => T): { result: T; keys: string[] } {
+  const be = tf.backend() as unknown as {
+    runWebGPUProgram?: (p: { shaderKey: string }, ...a: unknown[]) => unknown;
+  };
+  const orig = be.runWebGPUProgram;
+  const keys: string[] = [];
+  if (!orig) return { result: fn(), keys };
+  be.runWebGPUProgram = (p: { shaderKey: string }, ...a: unknown[]) => {
+    keys.push(p.shaderKey);
+    return orig.call(be, p, ...a);
+  };
+  try {
+    return { result: fn(), keys };
+  } finally {
+    be.runWebGPUProgram = orig;
   }
 }

@@ -64,6 +64,17 @@ abstract class FlatProgram implements WebGPUProgram {
   abstract getUserCode(): string;
 }
 
+/** WGSL: `(μ, 1/√(σ² + ε))` of the row of `X` starting at `o` (two passes, biased variance). */
+const ROW_STATS = `
+  fn rowStats(o : i32) -> vec2<f32> {
+    var m = 0.0;
+    for (var j = 0; j < uniforms.c; j++) { m = m + X[o + j]; }
+    m = m / f32(uniforms.c);
+    var v = 0.0;
+    for (var j = 0; j < uniforms.c; j++) { let d = X[o + j] - m; v = v + d * d; }
+    return vec2<f32>(m, 1.0 / sqrt(v / f32(uniforms.c) + uniforms.eps));
+  }`;
+
 /** Per-row statistics `(μ, r)` → `[n, 2]`. */
 class LayerNormStatsProgram extends FlatProgram {
   variableNames = ["X"];
@@ -71,16 +82,12 @@ class LayerNormStatsProgram extends FlatProgram {
   uniforms = "n : i32, c : i32, eps : f32,";
   getUserCode(): string {
     return `
+${ROW_STATS}
   fn main(index : i32) {
     if (index >= uniforms.n) { return; }
-    let o = index * uniforms.c;
-    var m = 0.0;
-    for (var j = 0; j < uniforms.c; j++) { m = m + X[o + j]; }
-    m = m / f32(uniforms.c);
-    var v = 0.0;
-    for (var j = 0; j < uniforms.c; j++) { let d = X[o + j] - m; v = v + d * d; }
-    result[2 * index] = m;
-    result[2 * index + 1] = 1.0 / sqrt(v / f32(uniforms.c) + uniforms.eps);
+    let st = rowStats(index * uniforms.c);
+    result[2 * index] = st.x;
+    result[2 * index + 1] = st.y;
   }`;
   }
 }
@@ -92,17 +99,13 @@ class LayerNormForwardProgram extends FlatProgram {
   uniforms = "n : i32, c : i32, eps : f32,";
   getUserCode(): string {
     return `
+${ROW_STATS}
   fn main(index : i32) {
     if (index >= uniforms.n) { return; }
     let o = index * uniforms.c;
-    var m = 0.0;
-    for (var j = 0; j < uniforms.c; j++) { m = m + X[o + j]; }
-    m = m / f32(uniforms.c);
-    var v = 0.0;
-    for (var j = 0; j < uniforms.c; j++) { let d = X[o + j] - m; v = v + d * d; }
-    let r = 1.0 / sqrt(v / f32(uniforms.c) + uniforms.eps);
+    let st = rowStats(o);
     for (var j = 0; j < uniforms.c; j++) {
-      result[o + j] = (X[o + j] - m) * r * Gamma[j] + Beta[j];
+      result[o + j] = (X[o + j] - st.x) * st.y * Gamma[j] + Beta[j];
     }
   }`;
   }

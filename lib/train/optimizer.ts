@@ -216,13 +216,8 @@ export class AdamW extends tf.Optimizer {
     const b1 = f(this.beta1), b2 = f(this.beta2), c1 = f(1 - this.beta1), c2 = f(1 - this.beta2);
     const eps = f(this.epsilon), lrc = f(lr / bc1), bc2f = f(bc2), sc = f(scale);
     this.variables.forEach((theta, i) => {
-      const g = map[theta.name];
+      const g = gradientOf(map, theta);
       if (g == null) return;
-      if (g.dtype !== "float32" || theta.dtype !== "float32") {
-        throw new TypeError(
-          `AdamW: ${theta.name} and its gradient must be float32 (got ${theta.dtype}, ${g.dtype})`,
-        );
-      }
       const decay = this.decays.has(theta.name) ? this.weightDecay : 0;
       const keep = f(1 - lr * decay);
       const gv = be.readSync(g.dataId);
@@ -230,9 +225,6 @@ export class AdamW extends tf.Optimizer {
       const vv = be.readSync(this.v[i].dataId);
       const pv = be.readSync(theta.dataId);
       const n = pv.length;
-      if (gv.length !== n) {
-        throw new TypeError(`AdamW: gradient of ${theta.name} has ${gv.length} values, expected ${n}`);
-      }
       const m2 = new Float32Array(n), v2 = new Float32Array(n), p2 = new Float32Array(n);
       for (let k = 0; k < n; k++) {
         const gk = sc === 1 ? gv[k] : f(gv[k] * sc);
@@ -266,16 +258,8 @@ export class AdamW extends tf.Optimizer {
     }
     const packed = this.packed;
     this.variables.forEach((theta, i) => {
-      const g = map[theta.name];
+      const g = gradientOf(map, theta);
       if (g == null) return;
-      if (g.dtype !== "float32" || theta.dtype !== "float32") {
-        throw new TypeError(
-          `AdamW: ${theta.name} and its gradient must be float32 (got ${theta.dtype}, ${g.dtype})`,
-        );
-      }
-      if (g.size !== theta.size) {
-        throw new TypeError(`AdamW: gradient of ${theta.name} has ${g.size} values, expected ${theta.size}`);
-      }
       const decay = this.decays.has(theta.name) ? this.weightDecay : 0;
       const next = adamwStepWebGPU(theta, g, packed[i], {
         scale,
@@ -385,6 +369,24 @@ export class AdamW extends tf.Optimizer {
       weightDecay: this.weightDecay,
     };
   }
+}
+
+/**
+ * The gradient of `theta` in `map` for the fused paths (null when absent), checked to be float32 like `theta`
+ * and of its size.
+ */
+function gradientOf(map: tf.NamedTensorMap, theta: tf.Variable): tf.Tensor | null {
+  const g = map[theta.name];
+  if (g == null) return null;
+  if (g.dtype !== "float32" || theta.dtype !== "float32") {
+    throw new TypeError(
+      `AdamW: ${theta.name} and its gradient must be float32 (got ${theta.dtype}, ${g.dtype})`,
+    );
+  }
+  if (g.size !== theta.size) {
+    throw new TypeError(`AdamW: gradient of ${theta.name} has ${g.size} values, expected ${theta.size}`);
+  }
+  return g;
 }
 
 /**

@@ -11,10 +11,9 @@
  */
 import assert from "node:assert/strict";
 import * as tf from "@tensorflow/tfjs";
-import type { WebGPUBackend } from "@tensorflow/tfjs-backend-webgpu";
 import { fusedGelu, fusedLayerNorm } from "../../lib/layers/fused.ts";
 import { layerNormWebGPU, setWebGPULayerImpl, webgpuLayersFor } from "../../lib/layers/fused_webgpu.ts";
-import { assertClose, gpu } from "../_util.ts";
+import { assertClose, gpu, recordWebGPUPrograms } from "../_util.ts";
 import { watchActiveWebGPUDevice, webgpuErrorCount } from "../../lib/ops/webgpu_errors.ts";
 
 const rnd = (n: number, seed: number, scale = 1, offset = 0) =>
@@ -108,37 +107,28 @@ Deno.test({
   ignore: !gpu,
   async fn() {
     await tf.setBackend("webgpu");
-    const be = tf.backend() as unknown as WebGPUBackend;
     const x = tf.randomUniform([8, 49, 32], -2, 2, "float32", 1);
     const g = tf.randomUniform([32], 0.5, 1.5, "float32", 2);
     const b = tf.randomUniform([32], -1, 1, "float32", 3);
-    const orig = be.runWebGPUProgram.bind(be);
-    const keys: string[] = [];
-    be.runWebGPUProgram = ((p: { shaderKey: string }, ...rest: unknown[]) => {
-      keys.push(p.shaderKey);
-      return (orig as (...a: unknown[]) => tf.TensorInfo)(p, ...rest);
-    }) as typeof be.runWebGPUProgram;
     const before = tf.memory().numTensors;
-    try {
-      const lnGrads = tf.grads((xx: tf.Tensor, gg: tf.Tensor, bb: tf.Tensor) =>
-        tf.sum(layerNormWebGPU(xx, gg, bb))
-      )([x, g, b]);
-      const mine = keys.filter((k) => k.startsWith("merba_ln_"));
-      assert.deepEqual(mine, [
-        "merba_ln_forward",
-        "merba_ln_stats",
-        "merba_ln_dx",
-        "merba_ln_dgamma",
-        "merba_ln_dbeta",
-      ]);
-      tf.dispose(lnGrads);
-      keys.length = 0;
-      const dg = tf.grad((t: tf.Tensor) => tf.sum(fusedGelu(t)))(x);
-      assert.deepEqual(keys.filter((k) => k.startsWith("merba_gelu")), ["merba_gelu", "merba_gelu_grad"]);
-      dg.dispose();
-    } finally {
-      be.runWebGPUProgram = orig;
-    }
+    const ln = recordWebGPUPrograms(() =>
+      tf.grads((xx: tf.Tensor, gg: tf.Tensor, bb: tf.Tensor) => tf.sum(layerNormWebGPU(xx, gg, bb)))([
+        x,
+        g,
+        b,
+      ])
+    );
+    assert.deepEqual(ln.keys.filter((k) => k.startsWith("merba_ln_")), [
+      "merba_ln_forward",
+      "merba_ln_stats",
+      "merba_ln_dx",
+      "merba_ln_dgamma",
+      "merba_ln_dbeta",
+    ]);
+    tf.dispose(ln.result);
+    const gelu = recordWebGPUPrograms(() => tf.grad((t: tf.Tensor) => tf.sum(fusedGelu(t)))(x));
+    assert.deepEqual(gelu.keys.filter((k) => k.startsWith("merba_gelu")), ["merba_gelu", "merba_gelu_grad"]);
+    gelu.result.dispose();
     assert.equal(tf.memory().numTensors, before, "tensors left behind");
     tf.dispose([x, g, b]);
     await tf.setBackend("cpu");

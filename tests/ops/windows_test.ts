@@ -1,6 +1,6 @@
 import * as tf from "@tensorflow/tfjs";
 import { deepStrictEqual, throws } from "node:assert/strict";
-import { assertClose, gpu } from "../_util.ts";
+import { assertClose, gpu, recordWebGPUPrograms } from "../_util.ts";
 import {
   applyIndexMap,
   applyIndexMaps,
@@ -56,19 +56,7 @@ Deno.test("applyIndexMap: zeros where idx = -1, inverse-table gradient, shape an
     await tf.setBackend(backend);
     const map = cachedIndexMap("test:reverse-pad", [3], [4], (idx) => idx.set([2, 1, 0, -1]));
     const x = tf.tensor1d([1, 2, 3]);
-    const kernels: string[] = [];
-    const be = tf.backend() as unknown as {
-      runWebGPUProgram?: (p: { shaderKey: string }, ...a: unknown[]) => unknown;
-    };
-    const orig = be.runWebGPUProgram;
-    if (orig) {
-      be.runWebGPUProgram = (p: { shaderKey: string }, ...a: unknown[]) => {
-        kernels.push(p.shaderKey);
-        return orig.call(be, p, ...a);
-      };
-    }
-    const y = applyIndexMap(x, map);
-    if (orig) be.runWebGPUProgram = orig;
+    const { result: y, keys: kernels } = recordWebGPUPrograms(() => applyIndexMap(x, map));
     deepStrictEqual(Array.from(await y.data()), [3, 2, 1, 0], backend);
     if (backend === "webgpu") deepStrictEqual(kernels, ["merba_index_gather"]);
     const g = tf.grad((t: tf.Tensor) =>

@@ -7,6 +7,7 @@ import * as tf from "@tensorflow/tfjs";
 import type { ClassHierarchy, FlowDataset } from "../../lib/data/types.ts";
 import type { LosoModel, ModelFactory } from "../../lib/train/loso.ts";
 import { mulberry32 } from "../../lib/train/random.ts";
+import { AdamW } from "../../lib/train/optimizer.ts";
 
 export const CLASSES: ClassHierarchy = {
   fine: ["a", "b", "c"],
@@ -132,4 +133,45 @@ export function subsetDataset(
     datasets: idx.map((i) => ds.datasets[i]),
     ids: idx.map((i) => ds.ids[i]),
   };
+}
+
+/**
+ * Replays `fixtures/train/adamw_torch.json` (a torch.optim.AdamW trace: two groups, per-step learning rates)
+ * through merba's AdamW on the active backend; returns the final weights and the expected ones.
+ */
+export async function replayAdamWTorchTrace(): Promise<{
+  w: Float32Array;
+  b: Float32Array;
+  expected: { w: number[]; b: number[] };
+}> {
+  type T = { shape: number[]; data: number[] };
+  const g: {
+    lrs: number[];
+    weight_decay: number[];
+    w0: T;
+    b0: T;
+    grads_w: T[];
+    grads_b: T[];
+    expected: { w: T; b: T };
+  } = JSON.parse(await Deno.readTextFile(new URL("../fixtures/train/adamw_torch.json", import.meta.url)));
+  const w = tf.variable(tf.tensor(g.w0.data, g.w0.shape));
+  const b = tf.variable(tf.tensor(g.b0.data, g.b0.shape));
+  const opt = new AdamW({ decay: [w], noDecay: [b] }, { weightDecay: g.weight_decay[0] });
+  g.lrs.forEach((lr, s) => {
+    opt.learningRate = lr;
+    const grads = {
+      [w.name]: tf.tensor(g.grads_w[s].data, g.grads_w[s].shape),
+      [b.name]: tf.tensor(g.grads_b[s].data, g.grads_b[s].shape),
+    };
+    opt.step(grads);
+    tf.dispose(Object.values(grads));
+  });
+  const out = {
+    w: (await w.data()) as Float32Array,
+    b: (await b.data()) as Float32Array,
+    expected: { w: g.expected.w.data, b: g.expected.b.data },
+  };
+  opt.dispose();
+  tf.dispose([w, b]);
+  return out;
 }

@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import * as tf from "@tensorflow/tfjs";
 import { AdamW, clipByGlobalNorm, globalNorm } from "../../lib/train/optimizer.ts";
 import { assertClose } from "../_util.ts";
+import { replayAdamWTorchTrace } from "./_fixtures.ts";
 
 await tf.setBackend("cpu");
 
@@ -108,33 +109,10 @@ Deno.test("globalNorm and clipByGlobalNorm", () => {
 });
 
 Deno.test("AdamW reproduces a torch.optim.AdamW trace (two groups, per-step lr)", async () => {
-  type T = { shape: number[]; data: number[] };
-  const g: {
-    lrs: number[];
-    weight_decay: number[];
-    w0: T;
-    b0: T;
-    grads_w: T[];
-    grads_b: T[];
-    expected: { w: T; b: T };
-  } = JSON.parse(await Deno.readTextFile(new URL("../fixtures/train/adamw_torch.json", import.meta.url)));
-  const w = tf.variable(tf.tensor(g.w0.data, g.w0.shape));
-  const b = tf.variable(tf.tensor(g.b0.data, g.b0.shape));
-  const opt = new AdamW({ decay: [w], noDecay: [b] }, { weightDecay: g.weight_decay[0] });
-  g.lrs.forEach((lr, s) => {
-    opt.learningRate = lr;
-    const grads = {
-      [w.name]: tf.tensor(g.grads_w[s].data, g.grads_w[s].shape),
-      [b.name]: tf.tensor(g.grads_b[s].data, g.grads_b[s].shape),
-    };
-    opt.step(grads);
-    tf.dispose(Object.values(grads));
-  });
+  const r = await replayAdamWTorchTrace();
   // tolerance from the fixture's provenance (float32 both sides; op order differs)
-  assertClose(await w.data(), g.expected.w.data, { atol: 1e-6, rtol: 1e-5, what: "w (decay)" });
-  assertClose(await b.data(), g.expected.b.data, { atol: 1e-6, rtol: 1e-5, what: "b (noDecay)" });
-  opt.dispose();
-  tf.dispose([w, b]);
+  assertClose(r.w, r.expected.w, { atol: 1e-6, rtol: 1e-5, what: "w (decay)" });
+  assertClose(r.b, r.expected.b, { atol: 1e-6, rtol: 1e-5, what: "b (noDecay)" });
 });
 
 Deno.test("cpu host-loop update equals the op path bit for bit (decay, no decay, gradScale, 5 steps)", async () => {

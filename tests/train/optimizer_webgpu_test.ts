@@ -15,7 +15,8 @@ import * as tf from "@tensorflow/tfjs";
 import type { WebGPUBackend } from "@tensorflow/tfjs-backend-webgpu";
 import { AdamW, globalNorm } from "../../lib/train/optimizer.ts";
 import { sumOfSquaresWebGPU } from "../../lib/train/optimizer_webgpu.ts";
-import { assertClose, gpu } from "../_util.ts";
+import { assertClose, gpu, recordWebGPUPrograms } from "../_util.ts";
+import { replayAdamWTorchTrace } from "./_fixtures.ts";
 
 const rnd = (n: number, seed: number) =>
   Float32Array.from({ length: n }, (_, i) => Math.sin(seed * 12.9898 + i * 78.233) * 3);
@@ -93,12 +94,6 @@ Deno.test({
     const opt = new AdamW({ decay: vars.slice(0, 10), noDecay: vars.slice(10) }, { learningRate: 1e-3 });
     const grads = Object.fromEntries(vars.map((v, i) => [v.name, onGpu(rnd(8 + i, 50 + i))]));
     opt.step(grads); // first step: packs the zero moments (made on the host for small sizes) on the GPU
-    const orig = be.runWebGPUProgram.bind(be);
-    const names: string[] = [];
-    be.runWebGPUProgram = ((p: { shaderKey: string }, ...rest: unknown[]) => {
-      names.push(p.shaderKey);
-      return (orig as (...a: unknown[]) => tf.TensorInfo)(p, ...rest);
-    }) as typeof be.runWebGPUProgram;
     // host-to-GPU uploads: tfjs calls uploadToGPU for every program input and uploads those whose data is
     // still on the host (no GPU resource yet), as scalar operands of the op path are
     const up = be as unknown as {
@@ -113,17 +108,15 @@ Deno.test({
       origUpload(id);
     };
     try {
-      opt.step(grads, { gradScale: 0.5 });
-      assert.equal(names.length, 2 * vars.length, `programs per step: ${names.join(", ")}`);
-      assert.ok(names.every((n) => n.startsWith("merba_adamw_")), names.join(", "));
-      names.length = 0;
-      const norm = globalNorm(grads);
+      const step = recordWebGPUPrograms(() => opt.step(grads, { gradScale: 0.5 })).keys;
+      assert.equal(step.length, 2 * vars.length, `programs per step: ${step.join(", ")}`);
+      assert.ok(step.every((n) => n.startsWith("merba_adamw_")), step.join(", "));
+      const { result: norm, keys } = recordWebGPUPrograms(() => globalNorm(grads));
       const limit = be.device.limits.maxStorageBuffersPerShaderStage;
       const groups = Math.ceil(vars.length / Math.max(1, Math.min(16, limit - 1)));
-      assert.equal(names.filter((n) => n.startsWith("merba_sum_squares_")).length, groups, names.join(", "));
+      assert.equal(keys.filter((n) => n.startsWith("merba_sum_squares_")).length, groups, keys.join(", "));
       norm.dispose();
     } finally {
-      be.runWebGPUProgram = orig;
       up.uploadToGPU = origUpload;
     }
     assert.equal(uploads, 0, "host-to-GPU uploads during the step and the norm");
@@ -181,34 +174,11 @@ Deno.test({
   name: "AdamW on webgpu reproduces the torch.optim.AdamW trace (fixture tolerance)",
   ignore: !gpu,
   async fn() {
-    type T = { shape: number[]; data: number[] };
-    const g: {
-      lrs: number[];
-      weight_decay: number[];
-      w0: T;
-      b0: T;
-      grads_w: T[];
-      grads_b: T[];
-      expected: { w: T; b: T };
-    } = JSON.parse(await Deno.readTextFile(new URL("../fixtures/train/adamw_torch.json", import.meta.url)));
     await tf.setBackend("webgpu");
-    const w = tf.variable(tf.tensor(g.w0.data, g.w0.shape));
-    const b = tf.variable(tf.tensor(g.b0.data, g.b0.shape));
-    const opt = new AdamW({ decay: [w], noDecay: [b] }, { weightDecay: g.weight_decay[0] });
-    g.lrs.forEach((lr, s) => {
-      opt.learningRate = lr;
-      const grads = {
-        [w.name]: tf.tensor(g.grads_w[s].data, g.grads_w[s].shape),
-        [b.name]: tf.tensor(g.grads_b[s].data, g.grads_b[s].shape),
-      };
-      opt.step(grads);
-      tf.dispose(Object.values(grads));
-    });
+    const r = await replayAdamWTorchTrace();
     // the fixture's tolerance (float32 both sides; op order differs), as in optimizer_test.ts
-    assertClose(await w.data(), g.expected.w.data, { atol: 1e-6, rtol: 1e-5, what: "w (decay)" });
-    assertClose(await b.data(), g.expected.b.data, { atol: 1e-6, rtol: 1e-5, what: "b (noDecay)" });
-    opt.dispose();
-    tf.dispose([w, b]);
+    assertClose(r.w, r.expected.w, { atol: 1e-6, rtol: 1e-5, what: "w (decay)" });
+    assertClose(r.b, r.expected.b, { atol: 1e-6, rtol: 1e-5, what: "b (noDecay)" });
     await tf.setBackend("cpu");
   },
 });
