@@ -26,7 +26,7 @@ export type { CpuScanImpl } from "./lib/ops/selective_scan_cpu.ts";
 /** cpu/wasm layer kernels (linear, activations, LayerNorm, attention, convolutions): WebAssembly SIMD or JavaScript. */
 export { getCpuLayerImpl, layerSimdOn, setCpuLayerImpl } from "./lib/layers/layer_simd.ts";
 export type { CpuLayerImpl } from "./lib/layers/layer_simd.ts";
-/** webgpu LayerNorm and GELU: WGSL kernels (default) or tfjs ops. */
+/** webgpu LayerNorm, GELU and linear layers: WGSL kernels (default) or tfjs ops. */
 export { setWebGPULayerImpl, type WebGPULayerImpl } from "./lib/layers/fused_webgpu.ts";
 export type {
   SelectiveScanKernelOptions,

@@ -41,7 +41,13 @@ import {
   siluBackwardSimd,
   siluForwardSimd,
 } from "./layer_simd.ts";
-import { geluWebGPU, layerNormWebGPU, webgpuLayersFor } from "./fused_webgpu.ts";
+import {
+  geluWebGPU,
+  layerNormWebGPU,
+  linearWebGPU,
+  webgpuLayersFor,
+  webgpuLinearFor,
+} from "./fused_webgpu.ts";
 
 type GradFn = Parameters<typeof tf.customGrad>[0];
 
@@ -133,6 +139,7 @@ export function fusedLinear(x: tf.Tensor, w: tf.Tensor, b?: tf.Tensor): tf.Tenso
     throw new TypeError(`linear: x [..., ${x.shape.at(-1)}] does not fit W [${w.shape}]`);
   }
   if (!jsKernels()) {
+    if (webgpuLinearFor(x.size / i, i, o)) return linearWebGPU(x, w, b);
     // the bias add inside the product: one dispatch fewer per call on webgpu, same float32 operations
     const x2 = x.reshape([-1, i]) as tf.Tensor2D;
     const y = b ? tf.fused.matMul({ a: x2, b: w as tf.Tensor2D, bias: b }) : tf.matMul(x2, w as tf.Tensor2D);

@@ -1,8 +1,13 @@
 /**
- * WGSL kernels for two of the fused layers on the tfjs `webgpu` backend: LayerNorm (forward 1 dispatch,
- * backward 4) and GELU (1 + 1). Built from tfjs ops they take ≈ 10 + 20 and ≈ 8 + 15 dispatches per call, and a
- * webgpu training step is bound by the host-side cost of each dispatch (≈ 0.3 ms on an H200; BENCHMARKS.md,
- * "Training and LOSO → Sixth session"), not by arithmetic.
+ * WGSL kernels for three of the fused layers on the tfjs `webgpu` backend: LayerNorm (forward 1 dispatch,
+ * backward 4), GELU (1 + 1) and the linear layers (1 + 3, or 1 + 2 without a bias). Built from tfjs ops
+ * LayerNorm and GELU take ≈ 10 + 20 and ≈ 8 + 15 dispatches per call, and a webgpu training step is bound by
+ * the host-side cost of each dispatch (≈ 0.3 ms on an H200; BENCHMARKS.md, "Training and LOSO → Sixth
+ * session"), not by arithmetic. The linear layers take as many dispatches as tfjs's matrix products, but
+ * tfjs picks tiled products made for large square matrices (most of a step's GPU time on llvmpipe went to
+ * them at merba-tiny's widths of 1–96) and, for the weight gradient (a sum over every row of the batch), small-
+ * output products that loop over the rows in few invocations; here each output element has one invocation
+ * (`y`, `dx`) or one 64-lane workgroup summing rows in parallel (`dW`, `db`; BENCHMARKS.md, "Seventh session").
  *
  * Maths as in `fused.ts` (the cpu kernels):
  *
@@ -10,11 +15,12 @@
  *   `μ = Σx/c`, `σ² = Σ(x − μ)²/c`, `r = 1/√(σ² + ε)`, `x̂ = (x − μ)·r`, `y = x̂·γ + β`. Backward:
  *   `dx = r·(dy·γ − mean(dy·γ) − x̂·mean(dy·γ·x̂))`, `dγ = Σ_rows dy·x̂`, `dβ = Σ_rows dy`. The backward first
  *   recomputes `(μ, r)` per row (one dispatch), then `dx` (one invocation per row) and `dγ`, `dβ` (one
- *   invocation per channel, looping over the rows).
+ *   workgroup per channel summing the rows in parallel).
  * - GELU, tanh approximation `½·x·(1 + tanh(√(2/π)·(x + 0.044715·x³)))`, with `1 + tanh u` and `1 − tanh² u`
  *   written through `e = e^{−2|u|}` (`2e/(1 + e)` for u < 0, `2/(1 + e)` otherwise; `4e/(1 + e)²`): finite for
  *   any input and without the cancellation of `1 − t²` where `t` rounds to ±1 (the cpu kernels and tfjs's ops
  *   lose the tails there; the difference is below 3e-6 absolute, tested).
+ * - Linear `y = x·W + b`: `dx = dy·Wᵀ`, `dW = xᵀ·dy`, `db = Σ_rows dy`.
  *
  * `setWebGPULayerImpl("ops")` switches back to the tfjs-op forms (for comparisons and tests).
  *
@@ -32,7 +38,7 @@ export type WebGPULayerImpl = "wgsl" | "ops";
 
 let impl: WebGPULayerImpl = "wgsl";
 
-/** Chooses how LayerNorm and GELU run on webgpu; returns the previous choice. */
+/** Chooses how LayerNorm, GELU and the linear layers run on webgpu; returns the previous choice. */
 export function setWebGPULayerImpl(choice: WebGPULayerImpl): WebGPULayerImpl {
   if (choice !== "wgsl" && choice !== "ops") {
     throw new RangeError(`setWebGPULayerImpl: expected "wgsl" or "ops", got ${JSON.stringify(choice)}`);
@@ -140,27 +146,141 @@ class LayerNormDxProgram extends FlatProgram {
   }
 }
 
-/** `dγ` (`beta` = 0) or `dβ` (`beta` = 1) for one channel per invocation, summed over the rows. */
-class LayerNormParamGradProgram extends FlatProgram {
+/**
+ * Sums over the `n` rows of a per-row term, one workgroup per output element: lane `l` adds rows `l, l + 64, …`,
+ * then the 64 partial sums are added pairwise in workgroup memory (a fixed order: the result is deterministic).
+ * A GPU runs the rows in parallel; one invocation per output looping over every row (what the first LayerNorm
+ * kernel did, and what tfjs's small-output matrix products do for a linear layer's weight gradient) leaves all
+ * but a few dozen of its cores idle, and its time grows with the batch.
+ *
+ * `setup` declares, from the output index `j`, what `term` (a WGSL expression in the row `r`) needs. Uniforms
+ * start with `n` (rows) and `m` (outputs).
+ */
+abstract class RowSumProgram implements WebGPUProgram {
+  abstract variableNames: string[];
+  abstract shaderKey: string;
+  abstract uniforms: string;
+  outputShape: number[];
+  dispatchLayout: { x: number[] };
+  dispatch: [number, number, number];
+  workgroupSize: [number, number, number] = [WORKGROUP, 1, 1];
+  constructor(outputShape: number[], outputs: number) {
+    this.outputShape = outputShape;
+    this.dispatchLayout = { x: outputShape.map((_, i) => i) };
+    this.dispatch = [outputs, 1, 1];
+  }
+  protected abstract setup(): string;
+  protected abstract term(): string;
+  getUserCode(): string {
+    // no early return: every lane must reach the barriers (WGSL's uniformity rule)
+    return `
+  var<workgroup> merbaPartial : array<f32, ${WORKGROUP}>;
+  fn main(index : i32) {
+    let j = i32(workgroupId.x);
+    let lane = i32(localId.x);
+    var acc = 0.0;
+    if (j < uniforms.m) {
+      ${this.setup()}
+      for (var r = lane; r < uniforms.n; r = r + ${WORKGROUP}) {
+        acc = acc + ${this.term()};
+      }
+    }
+    merbaPartial[lane] = acc;
+    workgroupBarrier();
+    for (var s = ${WORKGROUP / 2}; s > 0; s = s / 2) {
+      if (lane < s) {
+        merbaPartial[lane] = merbaPartial[lane] + merbaPartial[lane + s];
+      }
+      workgroupBarrier();
+    }
+    if (lane == 0 && j < uniforms.m) {
+      result[j] = merbaPartial[0];
+    }
+  }`;
+  }
+}
+
+/** `dγ` (`beta` = false) or `dβ` (`beta` = true) of LayerNorm: one output per channel, summed over the rows. */
+class LayerNormParamGradProgram extends RowSumProgram {
   // every declared input must be read by the shader: WebGPU's automatic layout drops unused bindings, and a
   // bind group with more entries than the layout invalidates the whole submitted command buffer
   variableNames: string[];
   shaderKey: string;
-  uniforms = "n : i32, c : i32,";
+  uniforms = "n : i32, m : i32,";
   constructor(c: number, private readonly beta: boolean) {
     super([c], c);
     this.variableNames = beta ? ["Dy"] : ["X", "Dy", "S"];
     this.shaderKey = `merba_ln_d${beta ? "beta" : "gamma"}`;
   }
+  protected setup(): string {
+    return "";
+  }
+  protected term(): string {
+    const k = "r * uniforms.m + j";
+    return this.beta ? `Dy[${k}]` : `Dy[${k}] * ((X[${k}] - S[2 * r]) * S[2 * r + 1])`;
+  }
+}
+
+/** A linear layer's `dW = xᵀ·dy` (`[i, o]`, output `j = k·o + c`) or `db = Σ_rows dy` (`[o]`). */
+class LinearParamGradProgram extends RowSumProgram {
+  variableNames: string[];
+  shaderKey: string;
+  uniforms = "n : i32, m : i32, i : i32, o : i32,";
+  constructor(i: number, o: number, private readonly bias: boolean) {
+    super(bias ? [o] : [i, o], bias ? o : i * o);
+    this.variableNames = bias ? ["Dy"] : ["X", "Dy"];
+    this.shaderKey = `merba_linear_d${bias ? "b" : "w"}`;
+  }
+  protected setup(): string {
+    return this.bias ? "" : "let k = j / uniforms.o;\n      let c = j - k * uniforms.o;";
+  }
+  protected term(): string {
+    return this.bias ? "Dy[r * uniforms.o + j]" : "X[r * uniforms.i + k] * Dy[r * uniforms.o + c]";
+  }
+}
+
+/** `y = x·W (+ b)`, one invocation per output element (`[n, o]`). */
+class LinearForwardProgram extends FlatProgram {
+  variableNames: string[];
+  shaderKey: string;
+  uniforms = "count : i32, i : i32, o : i32,";
+  constructor(shape: number[], count: number, private readonly bias: boolean) {
+    super(shape, count);
+    this.variableNames = bias ? ["X", "W", "B"] : ["X", "W"];
+    this.shaderKey = `merba_linear${bias ? "_bias" : ""}`;
+  }
   getUserCode(): string {
-    const term = this.beta ? "Dy[k]" : "Dy[k] * ((X[k] - S[2 * i]) * S[2 * i + 1])";
     return `
   fn main(index : i32) {
-    if (index >= uniforms.c) { return; }
+    if (index >= uniforms.count) { return; }
+    let r = index / uniforms.o;
+    let c = index - r * uniforms.o;
+    let xo = r * uniforms.i;
     var acc = 0.0;
-    for (var i = 0; i < uniforms.n; i++) {
-      let k = i * uniforms.c + index;
-      acc = acc + ${term};
+    for (var k = 0; k < uniforms.i; k++) {
+      acc = acc + X[xo + k] * W[k * uniforms.o + c];
+    }
+    result[index] = acc${this.bias ? " + B[c]" : ""};
+  }`;
+  }
+}
+
+/** A linear layer's `dx = dy·Wᵀ`, one invocation per element of `dx` (`[n, i]`). */
+class LinearDxProgram extends FlatProgram {
+  variableNames = ["Dy", "W"];
+  shaderKey = "merba_linear_dx";
+  uniforms = "count : i32, i : i32, o : i32,";
+  getUserCode(): string {
+    return `
+  fn main(index : i32) {
+    if (index >= uniforms.count) { return; }
+    let r = index / uniforms.i;
+    let k = index - r * uniforms.i;
+    let yo = r * uniforms.o;
+    let wo = k * uniforms.o;
+    var acc = 0.0;
+    for (var c = 0; c < uniforms.o; c++) {
+      acc = acc + Dy[yo + c] * W[wo + c];
     }
     result[index] = acc;
   }`;
@@ -264,4 +384,57 @@ export function geluWebGPU(x: tf.Tensor): tf.Tensor {
     }) as unknown as GradFn,
   );
   return f(x);
+}
+
+/**
+ * True when {@link linearWebGPU} runs for `x [n, i]·W [i, o]` on the active backend (webgpu, the WGSL kernels
+ * on, and every dispatch within the workgroup-count limit).
+ */
+export function webgpuLinearFor(n: number, i: number, o: number): boolean {
+  return webgpuLayersFor(n * Math.max(i, o)) && i * o <= MAX_WORKGROUPS;
+}
+
+/**
+ * A linear layer `y = x·W (+ b)` on webgpu: `x` float32 `[..., i]`, `W` `[i, o]`, `b` `[o]` → `[..., o]`.
+ * Forward one dispatch (the bias inside), backward one for `dx` and one each for `dW` and `db`, the two
+ * row-sums run in parallel over the rows (see {@link RowSumProgram}). Float32 throughout; the sums' order
+ * differs from tfjs's matrix products, so results agree with them to rounding (tests/layers/fused_webgpu_test.ts).
+ *
+ * @throws {Error} when the active backend is not webgpu.
+ */
+export function linearWebGPU(x: tf.Tensor, w: tf.Tensor, b?: tf.Tensor): tf.Tensor {
+  if (tf.getBackend() !== "webgpu") throw new Error(`linearWebGPU: the active backend is ${tf.getBackend()}`);
+  const [i, o] = w.shape as [number, number];
+  if (w.rank !== 2 || x.shape[x.rank - 1] !== i || (b && (b.rank !== 1 || b.shape[0] !== o))) {
+    throw new TypeError(
+      `linearWebGPU: x [${x.shape}], W [${w.shape}]${b ? `, b [${b.shape}]` : ""} do not fit`,
+    );
+  }
+  const n = x.size / i;
+  const outShape = [...x.shape.slice(0, -1), o];
+  const bias = b !== undefined;
+  const f = tf.customGrad(
+    ((...args: unknown[]) => {
+      const save = args[args.length - 1] as (t: tf.Tensor[]) => void;
+      const [xx, ww] = args as [tf.Tensor, tf.Tensor];
+      save([xx, ww]);
+      const ins = bias ? [xx, ww, args[2] as tf.Tensor] : [xx, ww];
+      const value = run(new LinearForwardProgram(outShape, n * o, bias), ins, [i32(n * o), i32(i), i32(o)]);
+      const gradFunc = (dy: tf.Tensor, saved: tf.Tensor[]) => {
+        const [xs, ws] = saved;
+        const dx = run(new LinearDxProgram(xs.shape, n * i), [dy, ws], [i32(n * i), i32(i), i32(o)]);
+        const dw = run(new LinearParamGradProgram(i, o, false), [xs, dy], [
+          i32(n),
+          i32(i * o),
+          i32(i),
+          i32(o),
+        ]);
+        if (!bias) return [dx, dw];
+        const db = run(new LinearParamGradProgram(i, o, true), [dy], [i32(n), i32(o), i32(i), i32(o)]);
+        return [dx, dw, db];
+      };
+      return { value, gradFunc };
+    }) as unknown as GradFn,
+  );
+  return bias ? f(x, w, b!) : f(x, w);
 }

@@ -8,11 +8,21 @@
  * float64 reference: atol 1e-6, rtol 1e-5 (a few ulp). GELU against the cpu kernel and tfjs's ops: atol 3e-6 —
  * those compute `1 − t²` with `t = tanh(u)` rounded to float32, so one ulp of t (6e-8) near ±1 becomes up to
  * 1.2e-7 in `1 − t²`, times `½·|x|·√(2/π)·(1 + 0.134·x²)·|dy|` ≈ 21 at |x| = 6, |dy| ≤ 1.5: 2.5e-6.
+ * Linear layers against a float64 reference with the standard bound of a float32 dot product, element by element:
+ * |error| ≤ γ_k·Σ|aᵢbᵢ| (γ_k = k·u/(1 − k·u), u = 2⁻²⁴) with `k` the longest chain of roundings — the inner width
+ * plus one for `y` and `dx`, and for the row sums `dW`, `db` ⌈n/64⌉ + 6 + 1 (each lane's strided sum, then the
+ * 64-lane tree); the bias adds one more rounding of |b|.
  */
 import assert from "node:assert/strict";
 import * as tf from "@tensorflow/tfjs";
-import { fusedGelu, fusedLayerNorm } from "../../lib/layers/fused.ts";
-import { layerNormWebGPU, setWebGPULayerImpl, webgpuLayersFor } from "../../lib/layers/fused_webgpu.ts";
+import { fusedGelu, fusedLayerNorm, fusedLinear } from "../../lib/layers/fused.ts";
+import {
+  layerNormWebGPU,
+  linearWebGPU,
+  setWebGPULayerImpl,
+  webgpuLayersFor,
+  webgpuLinearFor,
+} from "../../lib/layers/fused_webgpu.ts";
 import { assertClose, gpu, recordWebGPUPrograms } from "../_util.ts";
 import { watchActiveWebGPUDevice, webgpuErrorCount } from "../../lib/ops/webgpu_errors.ts";
 
@@ -139,5 +149,166 @@ Deno.test("setWebGPULayerImpl: bad choice rejected; the WGSL path only on webgpu
   assert.throws(() => setWebGPULayerImpl("fast" as never), /expected "wgsl" or "ops"/);
   await tf.setBackend("cpu");
   assert.equal(webgpuLayersFor(10), false);
+  assert.equal(webgpuLinearFor(10, 4, 4), false);
   assert.throws(() => layerNormWebGPU(tf.ones([2, 4]), tf.ones([4]), tf.zeros([4])), /active backend is cpu/);
+  assert.throws(() => linearWebGPU(tf.ones([2, 4]), tf.ones([4, 3])), /active backend is cpu/);
+});
+
+/** Float64 `y = x·W + b`, `dx = g·Wᵀ`, `dW = xᵀ·g`, `db = Σ g` and, per element, the Σ|terms| of each sum. */
+function linearRef(
+  x: Float32Array,
+  w: Float32Array,
+  b: Float32Array | null,
+  g: Float32Array,
+  n: number,
+  i: number,
+  o: number,
+) {
+  const y = new Float64Array(n * o), ya = new Float64Array(n * o);
+  const dx = new Float64Array(n * i), dxa = new Float64Array(n * i);
+  const dw = new Float64Array(i * o), dwa = new Float64Array(i * o);
+  const db = new Float64Array(o), dba = new Float64Array(o);
+  for (let r = 0; r < n; r++) {
+    for (let c = 0; c < o; c++) {
+      let s = b ? b[c] : 0, a = b ? Math.abs(b[c]) : 0;
+      for (let k = 0; k < i; k++) {
+        const t = x[r * i + k] * w[k * o + c];
+        s += t;
+        a += Math.abs(t);
+        const gt = g[r * o + c] * w[k * o + c];
+        dx[r * i + k] += gt;
+        dxa[r * i + k] += Math.abs(gt);
+        const wt = x[r * i + k] * g[r * o + c];
+        dw[k * o + c] += wt;
+        dwa[k * o + c] += Math.abs(wt);
+      }
+      y[r * o + c] = s;
+      ya[r * o + c] = a;
+      db[c] += g[r * o + c];
+      dba[c] += Math.abs(g[r * o + c]);
+    }
+  }
+  return { y: [y, ya], dx: [dx, dxa], dw: [dw, dwa], db: [db, dba] } as Record<
+    string,
+    [Float64Array, Float64Array]
+  >;
+}
+
+function assertWithinDotBound(
+  actual: Float32Array,
+  [ref, abs]: [Float64Array, Float64Array],
+  k: number,
+  what: string,
+) {
+  const u = 2 ** -24;
+  const gamma = (k * u) / (1 - k * u);
+  assert.equal(actual.length, ref.length, `${what}: length`);
+  for (let e = 0; e < ref.length; e++) {
+    const err = Math.abs(actual[e] - ref[e]);
+    // + one rounding of the float32 result itself
+    const bound = gamma * abs[e] + u * Math.abs(ref[e]) + 1e-30;
+    if (!(err <= bound)) {
+      assert.fail(
+        `${what}[${e}]: ${actual[e]} vs float64 ${ref[e]} (error ${err.toExponential(2)} > bound ${
+          bound.toExponential(2)
+        })`,
+      );
+    }
+  }
+}
+
+Deno.test({
+  name:
+    "linear layer on webgpu (WGSL): value and every gradient within the float32 dot-product bound of float64",
+  ignore: !gpu,
+  async fn() {
+    await tf.setBackend("webgpu");
+    watchActiveWebGPUDevice();
+    const errors = webgpuErrorCount();
+    const cases: [number[], number, boolean][] = [
+      [[2, 7, 16], 32, true], // the MLP's shape class
+      [[300, 8], 17, false], // rows not a multiple of 64; x_proj's widths
+      [[4, 49, 96], 32, true], // wide inner dimension
+      [[3000, 4], 5, true], // long row sums (47 per lane)
+      [[5, 1], 3, false], // one input column
+    ];
+    for (const [[...xShape], o, withBias] of cases) {
+      const i = xShape[xShape.length - 1];
+      const n = xShape.reduce((a, b) => a * b, 1) / i;
+      const seed = n + o;
+      const xv = rnd(n * i, seed, 1);
+      const wv = rnd(i * o, seed + 1, 0.5);
+      const bv = withBias ? rnd(o, seed + 2, 0.5) : null;
+      const gv = rnd(n * o, seed + 3, 1, 0.25);
+      const x = tf.tensor(xv, xShape);
+      const w = tf.tensor2d(wv, [i, o]);
+      const b = bv ? tf.tensor1d(bv) : undefined;
+      const g = tf.tensor(gv, [...xShape.slice(0, -1), o]);
+      const loss = (...t: tf.Tensor[]) => tf.sum(tf.mul(fusedLinear(t[0], t[1], t[2]), g));
+      const rec = recordWebGPUPrograms(() => {
+        const y = fusedLinear(x, w, b);
+        return [y, ...tf.grads(loss)(b ? [x, w, b] : [x, w])];
+      });
+      const [y, dx, dw, db] = rec.result;
+      assert.deepEqual(
+        rec.keys.filter((k) => k.startsWith("merba_linear")),
+        withBias
+          ? [
+            "merba_linear_bias",
+            "merba_linear_bias",
+            "merba_linear_dx",
+            "merba_linear_dw",
+            "merba_linear_db",
+          ]
+          : ["merba_linear", "merba_linear", "merba_linear_dx", "merba_linear_dw"],
+        `programs for ${xShape}·[${i}, ${o}]`,
+      );
+      const ref = linearRef(xv, wv, bv, gv, n, i, o);
+      const what = `${xShape}·[${i}, ${o}]${withBias ? " + b" : ""}`;
+      const rows = Math.ceil(n / 64) + 6 + 1;
+      assertWithinDotBound(await y.data() as Float32Array, ref.y, i + 2, `y ${what}`);
+      assertWithinDotBound(await dx.data() as Float32Array, ref.dx, o + 1, `dx ${what}`);
+      assertWithinDotBound(await dw.data() as Float32Array, ref.dw, rows, `dW ${what}`);
+      if (db) assertWithinDotBound(await db.data() as Float32Array, ref.db, rows, `db ${what}`);
+      tf.dispose([x, w, g, ...(b ? [b] : []), ...rec.result]);
+    }
+    assert.equal(webgpuErrorCount(), errors, "WebGPU reported errors (see the printed message)");
+    await tf.setBackend("cpu");
+  },
+});
+
+Deno.test({
+  name: "linear layer on webgpu: 1 + 3 dispatches, no tensors left behind; the tfjs-op form agrees",
+  ignore: !gpu,
+  async fn() {
+    await tf.setBackend("webgpu");
+    const x = tf.randomUniform([8, 49, 16], -1, 1, "float32", 1);
+    const w = tf.randomUniform([16, 32], -0.5, 0.5, "float32", 2);
+    const b = tf.randomUniform([32], -0.5, 0.5, "float32", 3);
+    const before = tf.memory().numTensors;
+    const rec = recordWebGPUPrograms(() =>
+      tf.grads((xx: tf.Tensor, ww: tf.Tensor, bb: tf.Tensor) => tf.sum(linearWebGPU(xx, ww, bb)))([x, w, b])
+    );
+    assert.deepEqual(rec.keys.filter((k) => k.startsWith("merba_")), [
+      "merba_linear_bias",
+      "merba_linear_dx",
+      "merba_linear_dw",
+      "merba_linear_db",
+    ]);
+    const wgsl = await Promise.all(rec.result.map((t) => t.data() as Promise<Float32Array>));
+    tf.dispose(rec.result);
+    assert.equal(tf.memory().numTensors, before, "tensors left behind");
+    const prev = setWebGPULayerImpl("ops");
+    const ops = tf.grads((xx: tf.Tensor, ww: tf.Tensor, bb: tf.Tensor) => tf.sum(fusedLinear(xx, ww, bb)))([
+      x,
+      w,
+      b,
+    ]);
+    setWebGPULayerImpl(prev);
+    const opv = await Promise.all(ops.map((t) => t.data() as Promise<Float32Array>));
+    // sums over ≤ 392 rows (dW, db) of terms ≤ 1 in size: atol 1e-4 is ≈ 3 ulp of the largest sums
+    ["dx", "dW", "db"].forEach((what, k) => assertClose(wgsl[k], opv[k], { atol: 1e-4, rtol: 1e-5, what }));
+    tf.dispose([x, w, b, ...ops]);
+    await tf.setBackend("cpu");
+  },
 });
