@@ -42,9 +42,11 @@ import {
   siluForwardSimd,
 } from "./layer_simd.ts";
 import {
+  attentionWebGPU,
   geluWebGPU,
   layerNormWebGPU,
   linearWebGPU,
+  webgpuAttentionFor,
   webgpuLayersFor,
   webgpuLinearFor,
 } from "./fused_webgpu.ts";
@@ -889,6 +891,7 @@ export function attentionProbs(q: tf.Tensor, k: tf.Tensor, scale: number): tf.Te
 export function fusedAttention(q: tf.Tensor, k: tf.Tensor, v: tf.Tensor, scale: number): tf.Tensor4D {
   const [b, h, n, d] = q.shape;
   if (!jsKernels()) {
+    if (webgpuAttentionFor(b * h * n, n, d)) return attentionWebGPU(q, k, v, scale);
     return tf.matMul(tf.softmax(tf.matMul(tf.mul(q, scale), k, false, true)), v) as tf.Tensor4D;
   }
   const nb = b * h;

@@ -386,6 +386,204 @@ export function geluWebGPU(x: tf.Tensor): tf.Tensor {
   return f(x);
 }
 
+// ---------- scaled dot-product attention ----------
+
+/**
+ * Shared WGSL of the attention programs, specialised on the sequence length `n` and head width `d` (so the
+ * per-row accumulators live in registers). Row `r = s·n + i` of slice `s`; `score(qo, ko)` = `scale·q·k`.
+ */
+function attentionPrelude(n: number, d: number): string {
+  return `
+  const N = ${n};
+  const D = ${d};
+  fn score(qo : i32, ko : i32) -> f32 {
+    var a = 0.0;
+    for (var c = 0; c < D; c++) { a = a + Q[qo + c] * K[ko + c]; }
+    return a * uniforms.scale;
+  }`;
+}
+
+abstract class AttentionProgram extends FlatProgram {
+  abstract override variableNames: string[];
+  shaderKey: string;
+  uniforms = "rows : i32, scale : f32,";
+  constructor(
+    outputShape: number[],
+    rows: number,
+    protected readonly n: number,
+    protected readonly d: number,
+    kind: string,
+  ) {
+    super(outputShape, rows);
+    // a plain field: tfjs extends shaderKey with the input shapes when it compiles
+    this.shaderKey = `merba_attn_${kind}_${n}_${d}`;
+  }
+  protected prelude(): string {
+    return attentionPrelude(this.n, this.d);
+  }
+}
+
+/** `O = softmax(scale·Q·Kᵀ)·V`, one invocation per query row (scores recomputed once for the sum). */
+class AttentionForwardProgram extends AttentionProgram {
+  variableNames = ["Q", "K", "V"];
+  getUserCode(): string {
+    return `${this.prelude()}
+  fn main(index : i32) {
+    if (index >= uniforms.rows) { return; }
+    let base = (index / N) * N * D;
+    let qo = index * D;
+    var m = -3.402823e38;
+    for (var j = 0; j < N; j++) { m = max(m, score(qo, base + j * D)); }
+    var acc : array<f32, D>;
+    var sum = 0.0;
+    for (var j = 0; j < N; j++) {
+      let e = exp(score(qo, base + j * D) - m);
+      sum = sum + e;
+      for (var c = 0; c < D; c++) { acc[c] = acc[c] + e * V[base + j * D + c]; }
+    }
+    let inv = 1.0 / sum;
+    for (var c = 0; c < D; c++) { result[qo + c] = acc[c] * inv; }
+  }`;
+  }
+}
+
+/**
+ * Per query row `(m, 1/Σ, δ)`: the softmax's max and normaliser and `δ = Σ_j P_ij·dP_ij` (`dP = dO·Vᵀ`),
+ * what the gradient programs need to rebuild `P` and `dS = P ⊙ (dP − δ)`.
+ */
+class AttentionStatsProgram extends AttentionProgram {
+  variableNames = ["Q", "K", "V", "Dy"];
+  getUserCode(): string {
+    return `${this.prelude()}
+  fn main(index : i32) {
+    if (index >= uniforms.rows) { return; }
+    let base = (index / N) * N * D;
+    let qo = index * D;
+    var m = -3.402823e38;
+    for (var j = 0; j < N; j++) { m = max(m, score(qo, base + j * D)); }
+    var sum = 0.0;
+    var delta = 0.0;
+    for (var j = 0; j < N; j++) {
+      let e = exp(score(qo, base + j * D) - m);
+      var dp = 0.0;
+      for (var c = 0; c < D; c++) { dp = dp + Dy[qo + c] * V[base + j * D + c]; }
+      sum = sum + e;
+      delta = delta + e * dp;
+    }
+    let inv = 1.0 / sum;
+    result[3 * index] = m;
+    result[3 * index + 1] = inv;
+    result[3 * index + 2] = delta * inv;
+  }`;
+  }
+}
+
+/** `dQ_i = scale·Σ_j dS_ij·K_j`, one invocation per query row. */
+class AttentionDqProgram extends AttentionProgram {
+  variableNames = ["Q", "K", "V", "Dy", "S"];
+  getUserCode(): string {
+    return `${this.prelude()}
+  fn main(index : i32) {
+    if (index >= uniforms.rows) { return; }
+    let base = (index / N) * N * D;
+    let qo = index * D;
+    let m = S[3 * index];
+    let inv = S[3 * index + 1];
+    let delta = S[3 * index + 2];
+    var acc : array<f32, D>;
+    for (var j = 0; j < N; j++) {
+      let ko = base + j * D;
+      let p = exp(score(qo, ko) - m) * inv;
+      var dp = 0.0;
+      for (var c = 0; c < D; c++) { dp = dp + Dy[qo + c] * V[ko + c]; }
+      let ds = p * (dp - delta);
+      for (var c = 0; c < D; c++) { acc[c] = acc[c] + ds * K[ko + c]; }
+    }
+    for (var c = 0; c < D; c++) { result[qo + c] = acc[c] * uniforms.scale; }
+  }`;
+  }
+}
+
+/**
+ * `dK_j = scale·Σ_i dS_ij·Q_i` (`value` = false) or `dV_j = Σ_i P_ij·dO_i` (`value` = true), one invocation
+ * per key row.
+ */
+class AttentionDkvProgram extends AttentionProgram {
+  variableNames: string[];
+  constructor(outputShape: number[], rows: number, n: number, d: number, private readonly value: boolean) {
+    super(outputShape, rows, n, d, value ? "dv" : "dk");
+    this.variableNames = value ? ["Q", "K", "Dy", "S"] : ["Q", "K", "V", "Dy", "S"];
+  }
+  getUserCode(): string {
+    const term = this.value
+      ? "for (var c = 0; c < D; c++) { acc[c] = acc[c] + p * Dy[qo + c]; }"
+      : `var dp = 0.0;
+      for (var c = 0; c < D; c++) { dp = dp + Dy[qo + c] * V[ko + c]; }
+      let ds = p * (dp - S[3 * i + 2]);
+      for (var c = 0; c < D; c++) { acc[c] = acc[c] + ds * Q[qo + c]; }`;
+    return `${this.prelude()}
+  fn main(index : i32) {
+    if (index >= uniforms.rows) { return; }
+    let s0 = (index / N) * N;
+    let ko = index * D;
+    var acc : array<f32, D>;
+    for (var ii = 0; ii < N; ii++) {
+      let i = s0 + ii;
+      let qo = i * D;
+      let p = exp(score(qo, ko) - S[3 * i]) * S[3 * i + 1];
+      ${term}
+    }
+    for (var c = 0; c < D; c++) { result[ko + c] = acc[c]${this.value ? "" : " * uniforms.scale"}; }
+  }`;
+  }
+}
+
+/**
+ * Scaled dot-product attention `softmax(scale·q·kᵀ)·v` on webgpu: `q, k, v` float32 `[b, h, n, d]` →
+ * `[b, h, n, d]`. Forward one dispatch (the probabilities are not stored), backward four: per-row softmax
+ * statistics and `δ`, then `dQ` per query row and `dK`, `dV` per key row, each recomputing the probabilities
+ * it needs (`n·d` work per row). The tfjs-op form takes ≈ 4 + 9 dispatches, two of them batched products of
+ * `n × n` tiles.
+ *
+ * @throws {Error} when the active backend is not webgpu.
+ */
+export function attentionWebGPU(q: tf.Tensor, k: tf.Tensor, v: tf.Tensor, scale: number): tf.Tensor4D {
+  if (tf.getBackend() !== "webgpu") {
+    throw new Error(`attentionWebGPU: the active backend is ${tf.getBackend()}`);
+  }
+  if (q.rank !== 4 || !q.shape.every((x, i) => x === k.shape[i] && x === v.shape[i])) {
+    throw new TypeError(
+      `attentionWebGPU: q [${q.shape}], k [${k.shape}], v [${v.shape}] must be equal [b, h, n, d]`,
+    );
+  }
+  const [b, h, n, d] = q.shape;
+  const rows = b * h * n;
+  const u = [i32(rows), f32(scale)];
+  const f = tf.customGrad(
+    ((qq: tf.Tensor, kk: tf.Tensor, vv: tf.Tensor, save: (t: tf.Tensor[]) => void) => {
+      save([qq, kk, vv]);
+      const value = run(new AttentionForwardProgram(qq.shape, rows, n, d, "fwd"), [qq, kk, vv], u);
+      const gradFunc = (dy: tf.Tensor, saved: tf.Tensor[]) => {
+        const [qs, ks, vs] = saved;
+        const st = run(new AttentionStatsProgram([rows, 3], rows, n, d, "stats"), [qs, ks, vs, dy], u);
+        const dq = run(new AttentionDqProgram(qs.shape, rows, n, d, "dq"), [qs, ks, vs, dy, st], u);
+        const dk = run(new AttentionDkvProgram(qs.shape, rows, n, d, false), [qs, ks, vs, dy, st], u);
+        const dv = run(new AttentionDkvProgram(qs.shape, rows, n, d, true), [qs, ks, dy, st], u);
+        st.dispose();
+        return [dq, dk, dv];
+      };
+      return { value, gradFunc };
+    }) as unknown as GradFn,
+  );
+  return f(q, k, v) as tf.Tensor4D;
+}
+
+/** True when {@link attentionWebGPU} runs for `rows` query rows of width `d` on the active backend. */
+export function webgpuAttentionFor(rows: number, n: number, d: number): boolean {
+  // n and d are compiled into the shaders; the per-row arrays of d floats stay small
+  return webgpuLayersFor(rows) && n <= 1024 && d <= 128;
+}
+
 /**
  * True when {@link linearWebGPU} runs for `x [n, i]·W [i, o]` on the active backend (webgpu, the WGSL kernels
  * on, and every dispatch within the workgroup-count limit).

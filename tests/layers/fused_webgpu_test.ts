@@ -12,11 +12,16 @@
  * |error| ≤ γ_k·Σ|aᵢbᵢ| (γ_k = k·u/(1 − k·u), u = 2⁻²⁴) with `k` the longest chain of roundings — the inner width
  * plus one for `y` and `dx`, and for the row sums `dW`, `db` ⌈n/64⌉ + 6 + 1 (each lane's strided sum, then the
  * 64-lane tree); the bias adds one more rounding of |b|.
+ * Attention against a float64 reference: atol 1e-5, rtol 1e-4. Each output is a sum of n ≤ 64 terms whose
+ * absolute values add up to ≤ ≈ 1.5 here (probabilities sum to 1; |v|, |dO| ≤ 1.5), and each term carries WGSL's
+ * exp error (≤ 3 + 2·|x| ulp, |x| ≤ 16 here: ≤ 2.1e-6 relative), a dot product of d ≤ 16 (≤ 1e-6) and the
+ * sum's roundings (≤ 64·u = 3.8e-6): ≤ 7e-6 relative to 1.5, i.e. ≈ 1e-5.
  */
 import assert from "node:assert/strict";
 import * as tf from "@tensorflow/tfjs";
-import { fusedGelu, fusedLayerNorm, fusedLinear } from "../../lib/layers/fused.ts";
+import { fusedAttention, fusedGelu, fusedLayerNorm, fusedLinear } from "../../lib/layers/fused.ts";
 import {
+  attentionWebGPU,
   layerNormWebGPU,
   linearWebGPU,
   setWebGPULayerImpl,
@@ -310,5 +315,122 @@ Deno.test({
     ["dx", "dW", "db"].forEach((what, k) => assertClose(wgsl[k], opv[k], { atol: 1e-4, rtol: 1e-5, what }));
     tf.dispose([x, w, b, ...ops]);
     await tf.setBackend("cpu");
+  },
+});
+
+/** Float64 attention `softmax(scale·q·kᵀ)·v` and the gradients for upstream `g`, per slice of `n × d`. */
+function attentionRef(
+  q: Float32Array,
+  k: Float32Array,
+  v: Float32Array,
+  g: Float32Array,
+  nb: number,
+  n: number,
+  d: number,
+  scale: number,
+) {
+  const o = new Float64Array(nb * n * d);
+  const dq = new Float64Array(nb * n * d),
+    dk = new Float64Array(nb * n * d),
+    dv = new Float64Array(nb * n * d);
+  for (let s = 0; s < nb; s++) {
+    const at = (r: number, c: number) => (s * n + r) * d + c;
+    const p = Array.from({ length: n }, () => new Float64Array(n));
+    const dp = Array.from({ length: n }, () => new Float64Array(n));
+    for (let i = 0; i < n; i++) {
+      let m = -Infinity;
+      for (let j = 0; j < n; j++) {
+        let a = 0;
+        for (let c = 0; c < d; c++) a += q[at(i, c)] * k[at(j, c)];
+        p[i][j] = a * scale;
+        m = Math.max(m, p[i][j]);
+      }
+      let sum = 0;
+      for (let j = 0; j < n; j++) sum += p[i][j] = Math.exp(p[i][j] - m);
+      for (let j = 0; j < n; j++) p[i][j] /= sum;
+      for (let j = 0; j < n; j++) {
+        for (let c = 0; c < d; c++) {
+          o[at(i, c)] += p[i][j] * v[at(j, c)];
+          dv[at(j, c)] += p[i][j] * g[at(i, c)];
+          dp[i][j] += g[at(i, c)] * v[at(j, c)];
+        }
+      }
+      let delta = 0;
+      for (let j = 0; j < n; j++) delta += p[i][j] * dp[i][j];
+      for (let j = 0; j < n; j++) {
+        const ds = p[i][j] * (dp[i][j] - delta) * scale;
+        for (let c = 0; c < d; c++) {
+          dq[at(i, c)] += ds * k[at(j, c)];
+          dk[at(j, c)] += ds * q[at(i, c)];
+        }
+      }
+    }
+  }
+  return [o, dq, dk, dv];
+}
+
+Deno.test({
+  name: "attention on webgpu (WGSL): value and every gradient equal a float64 reference; 1 + 4 dispatches",
+  ignore: !gpu,
+  async fn() {
+    await tf.setBackend("webgpu");
+    watchActiveWebGPUDevice();
+    const errors = webgpuErrorCount();
+    const cases: [number[], number][] = [
+      [[2, 4, 49, 8], 8 ** -0.5], // merba-tiny's window attention
+      [[1, 2, 5, 16], 0.25],
+      [[3, 1, 4, 4], 0.5], // inter-window attention over 4 windows
+      [[1, 1, 64, 3], 2.5], // width not a multiple of 4; large scores (the max subtraction matters)
+    ];
+    for (const [shape, scale] of cases) {
+      const [b, h, n, d] = shape;
+      const size = b * h * n * d;
+      const seed = size + d;
+      const [qv, kv, vv, gv] = [0, 1, 2, 3].map((t) => rnd(size, seed + t, 1.5));
+      const [q, k, v, g] = [qv, kv, vv, gv].map((a) =>
+        tf.tensor4d(a, shape as [number, number, number, number])
+      );
+      const before = tf.memory().numTensors;
+      const rec = recordWebGPUPrograms(() => {
+        const y = fusedAttention(q, k, v, scale);
+        const grads = tf.grads((qq: tf.Tensor, kk: tf.Tensor, vv: tf.Tensor) =>
+          tf.sum(tf.mul(fusedAttention(qq, kk, vv, scale), g))
+        )([q, k, v]);
+        return [y, ...grads];
+      });
+      assert.deepEqual(
+        rec.keys.filter((key) => key.startsWith("merba_attn")),
+        [`fwd`, `fwd`, `stats`, `dq`, `dk`, `dv`].map((w) => `merba_attn_${w}_${n}_${d}`),
+        `programs for ${shape}`,
+      );
+      const got = await Promise.all(rec.result.map((t) => t.data() as Promise<Float32Array>));
+      const ref = attentionRef(qv, kv, vv, gv, b * h, n, d, scale);
+      ["O", "dQ", "dK", "dV"].forEach((what, i) =>
+        assertClose(got[i], ref[i], { atol: 1e-5, rtol: 1e-4, what: `${what} ${shape} scale ${scale}` })
+      );
+      tf.dispose(rec.result);
+      assert.equal(tf.memory().numTensors, before, "tensors left behind");
+      tf.dispose([q, k, v, g]);
+    }
+    assert.equal(webgpuErrorCount(), errors, "WebGPU reported errors (see the printed message)");
+    // the tfjs-op form on webgpu agrees too (same reference, same tolerance)
+    const prev = setWebGPULayerImpl("ops");
+    const shape: [number, number, number, number] = [2, 4, 49, 8];
+    const [qv, kv, vv] = [0, 1, 2].map((t) => rnd(3136, 3144 + t, 1.5));
+    const [q, k, v] = [qv, kv, vv].map((a) => tf.tensor4d(a, shape));
+    const y = fusedAttention(q, k, v, 8 ** -0.5);
+    const ref = attentionRef(qv, kv, vv, new Float32Array(3136), 8, 49, 8, 8 ** -0.5);
+    assertClose(await y.data() as Float32Array, ref[0], { atol: 1e-5, rtol: 1e-4, what: "O via tfjs ops" });
+    setWebGPULayerImpl(prev);
+    tf.dispose([q, k, v, y]);
+    assert.throws(
+      () => attentionWebGPU(tf.ones([1, 1, 2, 2]), tf.ones([1, 1, 2, 3]), tf.ones([1, 1, 2, 2]), 1),
+      /must be equal/,
+    );
+    await tf.setBackend("cpu");
+    assert.throws(
+      () => attentionWebGPU(tf.ones([1, 1, 2, 2]), tf.ones([1, 1, 2, 2]), tf.ones([1, 1, 2, 2]), 1),
+      /active backend is cpu/,
+    );
   },
 });
