@@ -46,6 +46,7 @@ import {
   geluWebGPU,
   layerNormWebGPU,
   linearWebGPU,
+  siluWebGPU,
   webgpuAttentionFor,
   webgpuLayersFor,
   webgpuLinearFor,
@@ -381,7 +382,7 @@ export function fusedBatchNorm(
 
 /** SiLU `x·σ(x)`. */
 export function fusedSilu(x: tf.Tensor): tf.Tensor {
-  if (!jsKernels()) return tf.mul(x, tf.sigmoid(x));
+  if (!jsKernels()) return webgpuLayersFor(x.size) ? siluWebGPU(x) : tf.mul(x, tf.sigmoid(x));
   if (layerSimdOn()) {
     const f = tf.customGrad(
       ((xx: tf.Tensor) => {

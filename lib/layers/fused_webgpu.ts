@@ -1,13 +1,14 @@
 /**
- * WGSL kernels for three of the fused layers on the tfjs `webgpu` backend: LayerNorm (forward 1 dispatch,
- * backward 4), GELU (1 + 1) and the linear layers (1 + 3, or 1 + 2 without a bias). Built from tfjs ops
- * LayerNorm and GELU take ≈ 10 + 20 and ≈ 8 + 15 dispatches per call, and a webgpu training step is bound by
- * the host-side cost of each dispatch (≈ 0.3 ms on an H200; BENCHMARKS.md, "Training and LOSO → Sixth
- * session"), not by arithmetic. The linear layers take as many dispatches as tfjs's matrix products, but
- * tfjs picks tiled products made for large square matrices (most of a step's GPU time on llvmpipe went to
- * them at merba-tiny's widths of 1–96) and, for the weight gradient (a sum over every row of the batch), small-
- * output products that loop over the rows in few invocations; here each output element has one invocation
- * (`y`, `dx`) or one 64-lane workgroup summing rows in parallel (`dW`, `db`; BENCHMARKS.md, "Seventh session").
+ * WGSL kernels for the fused layers on the tfjs `webgpu` backend: LayerNorm (forward 1 dispatch, backward 4),
+ * GELU and SiLU (1 + 1 each), the linear layers (1 + 3, or 1 + 2 without a bias) and scaled dot-product
+ * attention (1 + 4). Built from tfjs ops, LayerNorm, GELU, SiLU and attention take ≈ 10 + 20, ≈ 8 + 15, 2 + 6
+ * and ≈ 4 + 9 dispatches per call, and a webgpu training step on a real GPU is bound by the host-side cost of
+ * each dispatch (≈ 0.3 ms on an H200; BENCHMARKS.md, "Training and LOSO → Sixth session"), not by arithmetic.
+ * The linear layers take as many dispatches as tfjs's matrix products, but tfjs picks tiled products made for
+ * large matrices (most of a step's GPU time on llvmpipe went to them and to attention's `n × n` products at
+ * merba-tiny's widths of 1–96) and, for the weight gradient (a sum over every row of the batch), small-output
+ * products that loop over the rows in few invocations; here each output element has one invocation (`y`,
+ * `dx`) or one 64-lane workgroup summing rows in parallel (`dW`, `db`; BENCHMARKS.md, "Seventh session").
  *
  * Maths as in `fused.ts` (the cpu kernels):
  *
@@ -20,7 +21,10 @@
  *   written through `e = e^{−2|u|}` (`2e/(1 + e)` for u < 0, `2/(1 + e)` otherwise; `4e/(1 + e)²`): finite for
  *   any input and without the cancellation of `1 − t²` where `t` rounds to ±1 (the cpu kernels and tfjs's ops
  *   lose the tails there; the difference is below 3e-6 absolute, tested).
+ * - SiLU `x·σ(x)`, `dx = dy·σ·(1 + x·(1 − σ))`.
  * - Linear `y = x·W + b`: `dx = dy·Wᵀ`, `dW = xᵀ·dy`, `db = Σ_rows dy`.
+ * - Attention `O = softmax(scale·Q·Kᵀ)·V` per slice: `dV = Pᵀ·dO`, `dP = dO·Vᵀ`, `δ_i = Σ_j P_ij·dP_ij`,
+ *   `dS = P ⊙ (dP − δ)`, `dQ = scale·dS·K`, `dK = scale·dSᵀ·Q`.
  *
  * `setWebGPULayerImpl("ops")` switches back to the tfjs-op forms (for comparisons and tests).
  *
@@ -38,7 +42,7 @@ export type WebGPULayerImpl = "wgsl" | "ops";
 
 let impl: WebGPULayerImpl = "wgsl";
 
-/** Chooses how LayerNorm, GELU and the linear layers run on webgpu; returns the previous choice. */
+/** Chooses how LayerNorm, GELU, SiLU, the linear layers and attention run on webgpu; returns the previous choice. */
 export function setWebGPULayerImpl(choice: WebGPULayerImpl): WebGPULayerImpl {
   if (choice !== "wgsl" && choice !== "ops") {
     throw new RangeError(`setWebGPULayerImpl: expected "wgsl" or "ops", got ${JSON.stringify(choice)}`);
@@ -301,17 +305,36 @@ const TANH = `
     return 4.0 * e * d * d;
   }`;
 
-/** GELU forward (`grad` = false) or `dy·GELU'(x)` (`grad` = true), elementwise. */
-class GeluProgram extends FlatProgram {
+/**
+ * An elementwise activation forward (`grad` = false) or `dy·f'(x)` (`grad` = true): GELU (tanh approximation)
+ * or SiLU `x·σ(x)` (`f' = σ·(1 + x·(1 − σ))`; σ = 1/(1 + e^{−x}) is 0 or 1 in float32 at the far tails, where
+ * both results are exact).
+ */
+class ActivationProgram extends FlatProgram {
   variableNames: string[];
   shaderKey: string;
   uniforms = "count : i32,";
-  constructor(shape: number[], size: number, private readonly grad: boolean) {
+  constructor(
+    shape: number[],
+    size: number,
+    private readonly kind: "gelu" | "silu",
+    private readonly grad: boolean,
+  ) {
     super(shape, size);
     this.variableNames = grad ? ["X", "Dy"] : ["X"];
-    this.shaderKey = grad ? "merba_gelu_grad" : "merba_gelu";
+    this.shaderKey = `merba_${kind}${grad ? "_grad" : ""}`;
   }
   getUserCode(): string {
+    if (this.kind === "silu") {
+      const out = this.grad ? "Dy[index] * s * (1.0 + v * (1.0 - s))" : "v * s";
+      return `
+  fn main(index : i32) {
+    if (index >= uniforms.count) { return; }
+    let v = X[index];
+    let s = 1.0 / (1.0 + exp(-v));
+    result[index] = ${out};
+  }`;
+    }
     const k = Math.sqrt(2 / Math.PI).toFixed(9);
     const out = this.grad
       ? `Dy[index] * (0.5 * merbaOnePlusTanh(u) + 0.5 * v * merbaOneMinusTanhSq(u) * ${k} * ` +
@@ -367,23 +390,40 @@ export function layerNormWebGPU(x: tf.Tensor, gamma: tf.Tensor, beta: tf.Tensor,
   return f(x, gamma, beta);
 }
 
+function activationWebGPU(x: tf.Tensor, kind: "gelu" | "silu"): tf.Tensor {
+  if (tf.getBackend() !== "webgpu") {
+    throw new Error(`${kind}WebGPU: the active backend is ${tf.getBackend()}`);
+  }
+  const f = tf.customGrad(
+    ((xx: tf.Tensor, save: (t: tf.Tensor[]) => void) => {
+      save([xx]);
+      const value = run(new ActivationProgram(xx.shape, xx.size, kind, false), [xx], [i32(xx.size)]);
+      const gradFunc = (dy: tf.Tensor, saved: tf.Tensor[]) =>
+        run(new ActivationProgram(saved[0].shape, saved[0].size, kind, true), [saved[0], dy], [
+          i32(saved[0].size),
+        ]);
+      return { value, gradFunc };
+    }) as unknown as GradFn,
+  );
+  return f(x);
+}
+
 /**
  * GELU (tanh approximation) on webgpu, forward and backward one dispatch each.
  *
  * @throws {Error} when the active backend is not webgpu.
  */
 export function geluWebGPU(x: tf.Tensor): tf.Tensor {
-  if (tf.getBackend() !== "webgpu") throw new Error(`geluWebGPU: the active backend is ${tf.getBackend()}`);
-  const f = tf.customGrad(
-    ((xx: tf.Tensor, save: (t: tf.Tensor[]) => void) => {
-      save([xx]);
-      const value = run(new GeluProgram(xx.shape, xx.size, false), [xx], [i32(xx.size)]);
-      const gradFunc = (dy: tf.Tensor, saved: tf.Tensor[]) =>
-        run(new GeluProgram(saved[0].shape, saved[0].size, true), [saved[0], dy], [i32(saved[0].size)]);
-      return { value, gradFunc };
-    }) as unknown as GradFn,
-  );
-  return f(x);
+  return activationWebGPU(x, "gelu");
+}
+
+/**
+ * SiLU `x·σ(x)` on webgpu, forward and backward one dispatch each (the tfjs-op form takes 2 + 6).
+ *
+ * @throws {Error} when the active backend is not webgpu.
+ */
+export function siluWebGPU(x: tf.Tensor): tf.Tensor {
+  return activationWebGPU(x, "silu");
 }
 
 // ---------- scaled dot-product attention ----------

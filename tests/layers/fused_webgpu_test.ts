@@ -1,6 +1,6 @@
 /**
- * The WGSL LayerNorm and GELU kernels (`lib/layers/fused_webgpu.ts`) against the tfjs-op forms on webgpu and the
- * cpu kernels: values and all gradients, dispatch counts, no leaks.
+ * The WGSL kernels of `lib/layers/fused_webgpu.ts` (LayerNorm, GELU, SiLU, linear layers, attention) against the
+ * tfjs-op forms on webgpu, the cpu kernels or float64 references: values and all gradients, dispatch counts, no leaks.
  *
  * Tolerances: every path is float32 with different summation orders — per row over c ≤ 64 channels for the
  * statistics and `dx`, over up to 196 rows for `dγ`/`dβ` — so values of order 1 agree to ≈ 1e-6 relative and
@@ -12,6 +12,9 @@
  * |error| ≤ γ_k·Σ|aᵢbᵢ| (γ_k = k·u/(1 − k·u), u = 2⁻²⁴) with `k` the longest chain of roundings — the inner width
  * plus one for `y` and `dx`, and for the row sums `dW`, `db` ⌈n/64⌉ + 6 + 1 (each lane's strided sum, then the
  * 64-lane tree); the bias adds one more rounding of |b|.
+ * SiLU against float64: atol 1e-6, rtol 1e-5 (WGSL's exp is within 3 + 2·|x| ulp, i.e. ≤ 1e-5 relative
+ * at |x| ≤ 40 where σ is not already 0 or 1 to float32 precision; the rest is a few roundings). Against tfjs's
+ * ops the same tolerance (both float32, the same formula up to the order of operations).
  * Attention against a float64 reference: atol 1e-5, rtol 1e-4. Each output is a sum of n ≤ 64 terms whose
  * absolute values add up to ≤ ≈ 1.5 here (probabilities sum to 1; |v|, |dO| ≤ 1.5), and each term carries WGSL's
  * exp error (≤ 3 + 2·|x| ulp, |x| ≤ 16 here: ≤ 2.1e-6 relative), a dot product of d ≤ 16 (≤ 1e-6) and the
@@ -19,12 +22,13 @@
  */
 import assert from "node:assert/strict";
 import * as tf from "@tensorflow/tfjs";
-import { fusedAttention, fusedGelu, fusedLayerNorm, fusedLinear } from "../../lib/layers/fused.ts";
+import { fusedAttention, fusedGelu, fusedLayerNorm, fusedLinear, fusedSilu } from "../../lib/layers/fused.ts";
 import {
   attentionWebGPU,
   layerNormWebGPU,
   linearWebGPU,
   setWebGPULayerImpl,
+  siluWebGPU,
   webgpuLayersFor,
   webgpuLinearFor,
 } from "../../lib/layers/fused_webgpu.ts";
@@ -432,5 +436,47 @@ Deno.test({
       () => attentionWebGPU(tf.ones([1, 1, 2, 2]), tf.ones([1, 1, 2, 2]), tf.ones([1, 1, 2, 2]), 1),
       /active backend is cpu/,
     );
+  },
+});
+
+Deno.test({
+  name: "SiLU on webgpu (WGSL): value and gradient equal float64 and the tfjs-op form; 1 + 1 dispatches",
+  ignore: !gpu,
+  async fn() {
+    await tf.setBackend("webgpu");
+    watchActiveWebGPUDevice();
+    const errors = webgpuErrorCount();
+    const xs = Float32Array.from([...rnd(300, 11, 8), -100, -40, -17, -1e-3, 0, 1e-3, 17, 40, 100]);
+    const gs = rnd(xs.length, 12, 1, 0.5);
+    const x = tf.tensor2d(xs, [1, xs.length]);
+    const g = tf.tensor2d(gs, [1, xs.length]);
+    const before = tf.memory().numTensors;
+    const rec = recordWebGPUPrograms(() => [
+      fusedSilu(x),
+      tf.grad((t: tf.Tensor) => tf.sum(tf.mul(fusedSilu(t), g)))(x),
+    ]);
+    assert.deepEqual(rec.keys.filter((k) => k.startsWith("merba_silu")), [
+      "merba_silu",
+      "merba_silu",
+      "merba_silu_grad",
+    ]);
+    const [y, dx] = await Promise.all(rec.result.map((t) => t.data() as Promise<Float32Array>));
+    tf.dispose(rec.result);
+    assert.equal(tf.memory().numTensors, before, "tensors left behind");
+    const sig = (v: number) => 1 / (1 + Math.exp(-v));
+    const yRef = Array.from(xs, (v) => v * sig(v));
+    const dRef = Array.from(xs, (v, i) => gs[i] * sig(v) * (1 + v * (1 - sig(v))));
+    assertClose(y, yRef, { atol: 1e-6, rtol: 1e-5, what: "silu vs float64" });
+    assertClose(dx, dRef, { atol: 1e-6, rtol: 1e-5, what: "silu grad vs float64" });
+    const prev = setWebGPULayerImpl("ops");
+    const yo = fusedSilu(x);
+    const dxo = tf.grad((t: tf.Tensor) => tf.sum(tf.mul(fusedSilu(t), g)))(x);
+    setWebGPULayerImpl(prev);
+    assertClose(y, await yo.data(), { atol: 1e-6, rtol: 1e-5, what: "silu vs tfjs ops" });
+    assertClose(dx, await dxo.data(), { atol: 1e-6, rtol: 1e-5, what: "silu grad vs tfjs ops" });
+    tf.dispose([x, g, yo, dxo]);
+    assert.equal(webgpuErrorCount(), errors, "WebGPU reported errors (see the printed message)");
+    await tf.setBackend("cpu");
+    assert.throws(() => siluWebGPU(tf.ones([2])), /active backend is cpu/);
   },
 });
