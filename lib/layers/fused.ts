@@ -43,6 +43,7 @@ import {
 } from "./layer_simd.ts";
 import {
   attentionWebGPU,
+  batchNormTrainWebGPU,
   geluWebGPU,
   layerNormWebGPU,
   linearWebGPU,
@@ -298,6 +299,7 @@ export function fusedBatchNorm(
   const n = x.size / c;
   if (!jsKernels()) {
     if (stats.training) {
+      if (webgpuLayersFor(x.size) && c <= 65535) return batchNormTrainWebGPU(x, gamma, beta, eps);
       const axes = x.shape.map((_, i) => i).slice(0, -1);
       const { mean, variance } = tf.moments(x, axes);
       const y = tf.batchNorm(x, mean, variance, beta, gamma, eps);

@@ -225,6 +225,110 @@ class LayerNormParamGradProgram extends RowSumProgram {
   }
 }
 
+/** BatchNorm's `dγ = Σ_rows dy·x̂` per channel, `x̂` from the batch statistics `S = [μ; σ²]` (`[2, c]`). */
+class BatchNormGammaGradProgram extends RowSumProgram {
+  variableNames = ["X", "Dy", "S"];
+  shaderKey = "merba_bn_dgamma";
+  uniforms = "n : i32, m : i32, eps : f32,";
+  protected setup(): string {
+    return "let mu = S[j];\n      let rs = inverseSqrt(S[uniforms.m + j] + uniforms.eps);";
+  }
+  protected term(): string {
+    return "Dy[r * uniforms.m + j] * ((X[r * uniforms.m + j] - mu) * rs)";
+  }
+}
+
+/**
+ * BatchNorm's batch statistics `[μ; σ²]` (`[2, c]`, biased variance, two passes) of `x [n, c]`, one 64-lane
+ * workgroup per channel summing the rows in parallel (the mean is shared through workgroup memory).
+ */
+class BatchNormStatsProgram implements WebGPUProgram {
+  variableNames = ["X"];
+  shaderKey = "merba_bn_stats";
+  uniforms = "n : i32, m : i32,";
+  outputShape: number[];
+  dispatchLayout = { x: [0, 1] };
+  dispatch: [number, number, number];
+  workgroupSize: [number, number, number] = [WORKGROUP, 1, 1];
+  constructor(c: number) {
+    this.outputShape = [2, c];
+    this.dispatch = [c, 1, 1];
+  }
+  getUserCode(): string {
+    return `
+  var<workgroup> merbaPartial : array<f32, ${WORKGROUP}>;
+  fn merbaTreeSum(lane : i32) {
+    for (var s = ${WORKGROUP / 2}; s > 0; s = s / 2) {
+      if (lane < s) {
+        merbaPartial[lane] = merbaPartial[lane] + merbaPartial[lane + s];
+      }
+      workgroupBarrier();
+    }
+  }
+  fn main(index : i32) {
+    let j = i32(workgroupId.x);
+    let lane = i32(localId.x);
+    let ok = j < uniforms.m;
+    var acc = 0.0;
+    if (ok) {
+      for (var r = lane; r < uniforms.n; r = r + ${WORKGROUP}) { acc = acc + X[r * uniforms.m + j]; }
+    }
+    merbaPartial[lane] = acc;
+    workgroupBarrier();
+    merbaTreeSum(lane);
+    let mu = merbaPartial[0] / f32(uniforms.n);
+    workgroupBarrier();
+    acc = 0.0;
+    if (ok) {
+      for (var r = lane; r < uniforms.n; r = r + ${WORKGROUP}) {
+        let d = X[r * uniforms.m + j] - mu;
+        acc = acc + d * d;
+      }
+    }
+    merbaPartial[lane] = acc;
+    workgroupBarrier();
+    merbaTreeSum(lane);
+    if (lane == 0 && ok) {
+      result[j] = mu;
+      result[uniforms.m + j] = merbaPartial[0] / f32(uniforms.n);
+    }
+  }`;
+  }
+}
+
+/** BatchNorm forward `y = (x − μ)·r·γ + β` (`r = 1/√(σ² + ε)`) from `S = [μ; σ²]`, elementwise. */
+class BatchNormForwardProgram extends FlatProgram {
+  variableNames = ["X", "S", "Gamma", "Beta"];
+  shaderKey = "merba_bn_forward";
+  uniforms = "count : i32, c : i32, eps : f32,";
+  getUserCode(): string {
+    return `
+  fn main(index : i32) {
+    if (index >= uniforms.count) { return; }
+    let j = index % uniforms.c;
+    let rs = inverseSqrt(S[uniforms.c + j] + uniforms.eps);
+    result[index] = (X[index] - S[j]) * rs * Gamma[j] + Beta[j];
+  }`;
+  }
+}
+
+/** BatchNorm (batch statistics) `dx = γ·r·(dy − dβ/n − x̂·dγ/n)`, elementwise. */
+class BatchNormDxProgram extends FlatProgram {
+  variableNames = ["X", "Dy", "S", "Gamma", "Dg", "Db"];
+  shaderKey = "merba_bn_dx";
+  uniforms = "count : i32, c : i32, eps : f32, n : f32,";
+  getUserCode(): string {
+    return `
+  fn main(index : i32) {
+    if (index >= uniforms.count) { return; }
+    let j = index % uniforms.c;
+    let rs = inverseSqrt(S[uniforms.c + j] + uniforms.eps);
+    let xh = (X[index] - S[j]) * rs;
+    result[index] = Gamma[j] * rs * (Dy[index] - Db[j] / uniforms.n - xh * Dg[j] / uniforms.n);
+  }`;
+  }
+}
+
 /** A linear layer's `dW = xᵀ·dy` (`[i, o]`, output `j = k·o + c`) or `db = Σ_rows dy` (`[o]`). */
 class LinearParamGradProgram extends RowSumProgram {
   variableNames: string[];
@@ -675,4 +779,58 @@ export function linearWebGPU(x: tf.Tensor, w: tf.Tensor, b?: tf.Tensor): tf.Tens
     }) as unknown as GradFn,
   );
   return bias ? f(x, w, b!) : f(x, w);
+}
+
+/**
+ * BatchNorm over every axis but the last with the batch's statistics (training), on webgpu: `x` float32
+ * `[..., c]`, `gamma`/`beta` `[c]`. Returns `y` and the biased batch mean and variance `[c]` (for the moving
+ * averages; no gradient flows through them). Statistics 1 dispatch (two passes per channel, rows summed in
+ * parallel), `y` 1 and two slices for `μ`, `σ²`; backward 3 (`dγ`, `dβ`, then `dx` with the full batch-norm
+ * gradient through the statistics). The tfjs-op form (`tf.moments`, `tf.batchNorm` and their gradients) takes
+ * ≈ 6 + 20.
+ *
+ * @throws {Error} when the active backend is not webgpu.
+ */
+export function batchNormTrainWebGPU(
+  x: tf.Tensor,
+  gamma: tf.Tensor,
+  beta: tf.Tensor,
+  eps: number,
+): { y: tf.Tensor; mean: tf.Tensor1D; variance: tf.Tensor1D } {
+  if (tf.getBackend() !== "webgpu") {
+    throw new Error(`batchNormTrainWebGPU: the active backend is ${tf.getBackend()}`);
+  }
+  const c = x.shape[x.rank - 1];
+  const n = x.size / c;
+  const stats = run(new BatchNormStatsProgram(c), [x], [i32(n), i32(c)]);
+  const f = tf.customGrad(
+    ((xx: tf.Tensor, gg: tf.Tensor, bb: tf.Tensor, save: (t: tf.Tensor[]) => void) => {
+      save([xx, gg, stats]);
+      const value = run(new BatchNormForwardProgram(xx.shape, xx.size), [xx, stats, gg, bb], [
+        i32(xx.size),
+        i32(c),
+        f32(eps),
+      ]);
+      const gradFunc = (dy: tf.Tensor, saved: tf.Tensor[]) => {
+        const [xs, gs, st] = saved;
+        const dg = run(new BatchNormGammaGradProgram([c], c), [xs, dy, st], [i32(n), i32(c), f32(eps)]);
+        const db = run(new LayerNormParamGradProgram(c, true), [dy], [i32(n), i32(c)]);
+        const dx = run(new BatchNormDxProgram(xs.shape, xs.size), [xs, dy, st, gs, dg, db], [
+          i32(xs.size),
+          i32(c),
+          f32(eps),
+          f32(n),
+        ]);
+        return [dx, dg, db];
+      };
+      return { value, gradFunc };
+    }) as unknown as GradFn,
+  );
+  const y = f(x, gamma, beta);
+  const [mean, variance] = tf.tidy(() => [
+    tf.slice(stats, [0, 0], [1, c]).reshape([c]) as tf.Tensor1D,
+    tf.slice(stats, [1, 0], [1, c]).reshape([c]) as tf.Tensor1D,
+  ]);
+  stats.dispose();
+  return { y, mean, variance };
 }

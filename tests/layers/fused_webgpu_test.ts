@@ -15,6 +15,9 @@
  * SiLU against float64: atol 1e-6, rtol 1e-5 (WGSL's exp is within 3 + 2·|x| ulp, i.e. ≤ 1e-5 relative
  * at |x| ≤ 40 where σ is not already 0 or 1 to float32 precision; the rest is a few roundings). Against tfjs's
  * ops the same tolerance (both float32, the same formula up to the order of operations).
+ * BatchNorm (batch statistics) against float64: `dγ`, `dβ` within the row-sum bound above; `y`, `dx`, `μ`, `σ²`
+ * atol 5e-5, rtol 1e-4: μ is a row sum (k = ⌈n/64⌉ + 7 ≤ 105 roundings for n = 6,272, relative error ≤
+ * k·u = 6.3e-6 of Σ|x|/n ≈ 3 here: 1.9e-5), which reaches y through r·γ ≈ 1, and σ²'s error as much again.
  * Attention against a float64 reference: atol 1e-5, rtol 1e-4. Each output is a sum of n ≤ 64 terms whose
  * absolute values add up to ≤ ≈ 1.5 here (probabilities sum to 1; |v|, |dO| ≤ 1.5), and each term carries WGSL's
  * exp error (≤ 3 + 2·|x| ulp, |x| ≤ 16 here: ≤ 2.1e-6 relative), a dot product of d ≤ 16 (≤ 1e-6) and the
@@ -22,9 +25,17 @@
  */
 import assert from "node:assert/strict";
 import * as tf from "@tensorflow/tfjs";
-import { fusedAttention, fusedGelu, fusedLayerNorm, fusedLinear, fusedSilu } from "../../lib/layers/fused.ts";
+import {
+  fusedAttention,
+  fusedBatchNorm,
+  fusedGelu,
+  fusedLayerNorm,
+  fusedLinear,
+  fusedSilu,
+} from "../../lib/layers/fused.ts";
 import {
   attentionWebGPU,
+  batchNormTrainWebGPU,
   layerNormWebGPU,
   linearWebGPU,
   setWebGPULayerImpl,
@@ -478,5 +489,117 @@ Deno.test({
     assert.equal(webgpuErrorCount(), errors, "WebGPU reported errors (see the printed message)");
     await tf.setBackend("cpu");
     assert.throws(() => siluWebGPU(tf.ones([2])), /active backend is cpu/);
+  },
+});
+
+/** Float64 BatchNorm with batch statistics over `n` rows of `c`, and its gradients for upstream `g`. */
+function batchNormRef(
+  x: Float32Array,
+  gm: Float32Array,
+  bt: Float32Array,
+  g: Float32Array,
+  n: number,
+  c: number,
+  eps: number,
+) {
+  const mean = new Float64Array(c), vr = new Float64Array(c);
+  for (let r = 0; r < n; r++) for (let j = 0; j < c; j++) mean[j] += x[r * c + j] / n;
+  for (let r = 0; r < n; r++) for (let j = 0; j < c; j++) vr[j] += (x[r * c + j] - mean[j]) ** 2 / n;
+  const rs = Array.from(vr, (v) => 1 / Math.sqrt(v + eps));
+  const y = new Float64Array(n * c), dx = new Float64Array(n * c);
+  const dg = new Float64Array(c),
+    dga = new Float64Array(c),
+    db = new Float64Array(c),
+    dba = new Float64Array(c);
+  const xh = (r: number, j: number) => (x[r * c + j] - mean[j]) * rs[j];
+  for (let r = 0; r < n; r++) {
+    for (let j = 0; j < c; j++) {
+      const k = r * c + j;
+      y[k] = xh(r, j) * gm[j] + bt[j];
+      dg[j] += g[k] * xh(r, j);
+      dga[j] += Math.abs(g[k] * xh(r, j));
+      db[j] += g[k];
+      dba[j] += Math.abs(g[k]);
+    }
+  }
+  for (let r = 0; r < n; r++) {
+    for (let j = 0; j < c; j++) {
+      dx[r * c + j] = gm[j] * rs[j] * (g[r * c + j] - db[j] / n - xh(r, j) * dg[j] / n);
+    }
+  }
+  return {
+    y,
+    dx,
+    mean,
+    vr,
+    dg: [dg, dga] as [Float64Array, Float64Array],
+    db: [db, dba] as [Float64Array, Float64Array],
+  };
+}
+
+Deno.test({
+  name:
+    "BatchNorm (batch statistics) on webgpu (WGSL): y, statistics and gradients equal float64; 2 + 3 dispatches",
+  ignore: !gpu,
+  async fn() {
+    await tf.setBackend("webgpu");
+    watchActiveWebGPUDevice();
+    const errors = webgpuErrorCount();
+    for (const shape of [[4, 7, 7, 16], [2, 5, 3, 3], [32, 14, 14, 16]]) {
+      const c = shape[3];
+      const n = shape[0] * shape[1] * shape[2];
+      const eps = 1e-3;
+      const xv = rnd(n * c, n + c, 2, 3); // mean ≈ 3: the variance needs two passes
+      const gmv = rnd(c, c, 0.5, 1);
+      const btv = rnd(c, c + 1, 0.5);
+      const gv = rnd(n * c, n + c + 2, 1, 0.25);
+      const x = tf.tensor(xv, shape);
+      const gm = tf.tensor1d(gmv);
+      const bt = tf.tensor1d(btv);
+      const g = tf.tensor(gv, shape);
+      const before = tf.memory().numTensors;
+      const rec = recordWebGPUPrograms(() => {
+        const out = fusedBatchNorm(x, gm, bt, eps, { training: true });
+        const grads = tf.grads((xx: tf.Tensor, gg: tf.Tensor, bb: tf.Tensor) =>
+          tf.tidy(() => {
+            const o = fusedBatchNorm(xx, gg, bb, eps, { training: true });
+            tf.dispose([o.mean!, o.variance!]);
+            return tf.sum(tf.mul(o.y, g));
+          })
+        )([x, gm, bt]);
+        return [out.y, out.mean!, out.variance!, ...grads];
+      });
+      const keys = rec.keys.filter((k) => k.startsWith("merba_bn") || k.startsWith("merba_ln_dbeta"));
+      assert.deepEqual(keys, [
+        "merba_bn_stats",
+        "merba_bn_forward",
+        "merba_bn_stats",
+        "merba_bn_forward",
+        "merba_bn_dgamma",
+        "merba_ln_dbeta",
+        "merba_bn_dx",
+      ], `programs for ${shape}`);
+      const [y, mean, vr, dx, dg, db] = await Promise.all(
+        rec.result.map((t) => t.data() as Promise<Float32Array>),
+      );
+      tf.dispose(rec.result);
+      assert.equal(tf.memory().numTensors, before, "tensors left behind");
+      const ref = batchNormRef(xv, gmv, btv, gv, n, c, eps);
+      const tol = { atol: 5e-5, rtol: 1e-4 };
+      assertClose(y, ref.y, { ...tol, what: `y ${shape}` });
+      assertClose(mean, ref.mean, { ...tol, what: `mean ${shape}` });
+      assertClose(vr, ref.vr, { ...tol, what: `variance ${shape}` });
+      assertClose(dx, ref.dx, { ...tol, what: `dx ${shape}` });
+      const k = Math.ceil(n / 64) + 7;
+      assertWithinDotBound(dg, ref.dg, k + 2, `dgamma ${shape}`); // + x̂'s own roundings
+      assertWithinDotBound(db, ref.db, k, `dbeta ${shape}`);
+      tf.dispose([x, gm, bt, g]);
+    }
+    assert.equal(webgpuErrorCount(), errors, "WebGPU reported errors (see the printed message)");
+    await tf.setBackend("cpu");
+    assert.throws(
+      () => batchNormTrainWebGPU(tf.ones([2, 4]), tf.ones([4]), tf.zeros([4]), 1e-3),
+      /active backend is cpu/,
+    );
   },
 });
