@@ -3,14 +3,15 @@
 # needs to run merba's WebGPU checks and benchmarks with `scripts/device_run.sh`:
 #   .dev/deno.xz                 this deno binary, xz-compressed (≈ 31 MB)
 #   .dev/*.bundle.js.xz          `deno bundle` builds (tfjs inside): the WebGPU test modules, the train CLI,
-#                                bench/train_throughput.ts and bench/selective_scan_bench.ts
+#                                bench/train_throughput.ts, bench/webgpu_program_times.ts and
+#                                bench/selective_scan_bench.ts
 #   .gl/*.deb                    the Vulkan/EGL loader packages (unpacked there by device_run.sh)
 # .dev/, .gl/ and *.bundle.js are added to .git/info/exclude (never committed).
 #
-#   bash scripts/device_prepare.sh [--baseline REV]
+#   bash scripts/device_prepare.sh [--baseline REV[,REV...]]
 #
-# --baseline REV also bundles bench/train_throughput.ts as it was at git revision REV (tp_old), so that one
-# device call measures the baseline and the change on the same machine.
+# --baseline also bundles bench/train_throughput.ts as it was at each git revision REV (tp_old_REV), so that
+# one device call measures the baselines and the change on the same machine.
 # Then, with the device tool: run `bash scripts/device_run.sh`, carry [".dev", ".gl"].
 # Limits of bundles: tfjs's wasm backend (XNNPACK) cannot start from a bundle, so the wasm-backend test fails
 # there and cpu timings there use JavaScript matrix products where merba's SIMD kernels do not apply.
@@ -34,6 +35,7 @@ import "../tests/layers/mamba_vision_mixer_test.ts";
 import "../tests/models/merba_test.ts";
 import "../tests/data/tvl1_webgpu_test.ts";
 import "../tests/train/optimizer_webgpu_test.ts";
+import "../tests/layers/fused_webgpu_test.ts";
 TS
 bundle() { "$DENO" bundle --platform deno -q -o "$tmp/$1.bundle.js" "$2" && xz -T0 -9 -c "$tmp/$1.bundle.js" >".dev/$1.bundle.js.xz"; }
 rm -f .dev/*.bundle.js.xz
@@ -41,13 +43,16 @@ bundle ops .dev/entry_ops.ts
 bundle scan tests/ops/selective_scan_webgpu_test.ts
 bundle cli lib/train/cli.ts
 bundle tp bench/train_throughput.ts
+bundle pt bench/webgpu_program_times.ts
 bundle ssb bench/selective_scan_bench.ts
-if [ -n "$BASELINE" ]; then
-  git worktree add -q "$tmp/base" "$BASELINE"
+for rev in ${BASELINE//,/ }; do
+  short="$(git rev-parse --short "$rev")"
+  git worktree add -q "$tmp/base" "$rev"
   ln -s "$ROOT/node_modules" "$tmp/base/node_modules"
   (cd "$tmp/base" && "$DENO" bundle --platform deno -q -o "$tmp/tp_old.bundle.js" bench/train_throughput.ts)
-  xz -T0 -9 -c "$tmp/tp_old.bundle.js" >.dev/tp_old.bundle.js.xz
-fi
+  xz -T0 -9 -c "$tmp/tp_old.bundle.js" >".dev/tp_old_$short.bundle.js.xz"
+  git worktree remove --force "$tmp/base"
+done
 cp bench/webgpu_info.ts .dev/webgpu_info.ts
 real_deno="$(readlink -f "$DENO")"
 if [ ! -f .dev/deno.xz ] || [ "$real_deno" -nt .dev/deno.xz ]; then xz -T0 -6 -c "$real_deno" >.dev/deno.xz; fi

@@ -5,15 +5,18 @@
 #
 #   bash scripts/device_run.sh [local]
 #
-# Steps (STEPS, default "info tests throughput loso scanbench"): adapter info; the WebGPU test bundles; the
-# training-throughput bench on webgpu (and the baseline bundle tp_old when prepared); a full synthetic LOSO on
-# webgpu with JOBS shard processes (default 14) and EPOCHS (60) under a LOSO_TIMEOUT (s, default 220); the
-# selective-scan bench. `local` skips the loader set-up (for a dry run here on llvmpipe).
+# Steps (STEPS, default "info tests throughput programs loso scanbench"): adapter info; the WebGPU test
+# bundles; the training-throughput bench on webgpu at batch 32 (the baseline bundles tp_old_* first, when
+# prepared) and at TP_BIG (default 256); the per-program GPU times of a training step at PT_BATCH (default
+# "32,256"); a full synthetic LOSO on webgpu with JOBS shard processes (default 14) and EPOCHS (60) under a
+# LOSO_TIMEOUT (s, default 220); the selective-scan bench. `local` skips the loader set-up (for a dry run here on llvmpipe).
 set -uo pipefail
 R="$(pwd)"
 OUT="${OUT:-/tmp/merba-device-out}"
 mkdir -p "$OUT"
-STEPS="${STEPS:-info tests throughput loso scanbench}"
+STEPS="${STEPS:-info tests throughput programs loso scanbench}"
+TP_BIG="${TP_BIG:-256}"
+PT_BATCH="${PT_BATCH:-32,256}"
 EPOCHS="${EPOCHS:-60}"
 JOBS="${JOBS:-14}"
 LOSO_TIMEOUT="${LOSO_TIMEOUT:-220}"
@@ -25,8 +28,8 @@ for f in .dev/*.bundle.js.xz; do xz -d -k -f "$f"; done
 cp .dev/ops.bundle.js tests/ops/
 cp .dev/scan.bundle.js tests/fixtures/selective_scan/
 cp .dev/cli.bundle.js lib/train/
-cp .dev/tp.bundle.js .dev/ssb.bundle.js bench/
-[ -f .dev/tp_old.bundle.js ] && cp .dev/tp_old.bundle.js bench/
+cp .dev/tp.bundle.js .dev/pt.bundle.js .dev/ssb.bundle.js bench/
+for f in .dev/tp_old_*.bundle.js; do [ -f "$f" ] && cp "$f" bench/; done
 if [ "${1:-}" != local ]; then
   for f in .gl/*.deb; do dpkg -x "$f" /; done
   ldconfig
@@ -53,11 +56,18 @@ s() { echo "=== $* ($(date -u +%T))"; }
     timeout 180 "$D" test --no-config -A tests/ops/ops.bundle.js 2>&1 | grep -E "\.\.\. |^ok|FAIL|rror"
   fi
   if has throughput; then
-    for b in tp_old tp; do
-      [ -f "bench/$b.bundle.js" ] || continue
-      s "throughput $b"
-      timeout 120 "$D" run --no-config -A "bench/$b.bundle.js" --backends webgpu --epochs-proj 60 2>&1 | grep -v "$NOISE"
+    for f in bench/tp_old_*.bundle.js bench/tp.bundle.js; do
+      [ -f "$f" ] || continue
+      s "throughput $(basename "$f" .bundle.js), batch 32"
+      timeout 120 "$D" run --no-config -A "$f" --backends webgpu --epochs-proj 60 2>&1 | grep -v "$NOISE"
     done
+    s "throughput tp, batch $TP_BIG"
+    timeout 120 "$D" run --no-config -A bench/tp.bundle.js --backends webgpu --batch "$TP_BIG" --samples "$((TP_BIG * 4))" \
+      --rounds 1 --epochs-proj 60 2>&1 | grep -v "$NOISE"
+  fi
+  if has programs; then
+    s "per-program GPU times, batch $PT_BATCH"
+    timeout 150 "$D" run --no-config -A bench/pt.bundle.js --batch "$PT_BATCH" --steps 2 --top 30 2>&1 | grep -v "$NOISE"
   fi
   if has loso; then
     s "loso webgpu, $JOBS processes, $EPOCHS epochs"
