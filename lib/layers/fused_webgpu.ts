@@ -151,6 +151,26 @@ class LayerNormDxProgram extends FlatProgram {
 }
 
 /**
+ * WGSL: the sum of every lane's `v` in a workgroup of `WORKGROUP` (64) lanes, returned to every lane —
+ * pairwise in workgroup memory, in a fixed order (deterministic). Call from uniform control flow (barriers).
+ */
+const WORKGROUP_SUM = `
+  var<workgroup> merbaPartial : array<f32, ${WORKGROUP}>;
+  fn merbaWorkgroupSum(lane : i32, v : f32) -> f32 {
+    merbaPartial[lane] = v;
+    workgroupBarrier();
+    for (var s = ${WORKGROUP / 2}; s > 0; s = s / 2) {
+      if (lane < s) {
+        merbaPartial[lane] = merbaPartial[lane] + merbaPartial[lane + s];
+      }
+      workgroupBarrier();
+    }
+    let total = merbaPartial[0];
+    workgroupBarrier();
+    return total;
+  }`;
+
+/**
  * Sums over the `n` rows of a per-row term, one workgroup per output element: lane `l` adds rows `l, l + 64, …`,
  * then the 64 partial sums are added pairwise in workgroup memory (a fixed order: the result is deterministic).
  * A GPU runs the rows in parallel; one invocation per output looping over every row (what the first LayerNorm
@@ -177,8 +197,7 @@ abstract class RowSumProgram implements WebGPUProgram {
   protected abstract term(): string;
   getUserCode(): string {
     // no early return: every lane must reach the barriers (WGSL's uniformity rule)
-    return `
-  var<workgroup> merbaPartial : array<f32, ${WORKGROUP}>;
+    return `${WORKGROUP_SUM}
   fn main(index : i32) {
     let j = i32(workgroupId.x);
     let lane = i32(localId.x);
@@ -189,16 +208,9 @@ abstract class RowSumProgram implements WebGPUProgram {
         acc = acc + ${this.term()};
       }
     }
-    merbaPartial[lane] = acc;
-    workgroupBarrier();
-    for (var s = ${WORKGROUP / 2}; s > 0; s = s / 2) {
-      if (lane < s) {
-        merbaPartial[lane] = merbaPartial[lane] + merbaPartial[lane + s];
-      }
-      workgroupBarrier();
-    }
+    let total = merbaWorkgroupSum(lane, acc);
     if (lane == 0 && j < uniforms.m) {
-      result[j] = merbaPartial[0];
+      result[j] = total;
     }
   }`;
   }
@@ -256,15 +268,7 @@ class BatchNormStatsProgram implements WebGPUProgram {
   }
   getUserCode(): string {
     return `
-  var<workgroup> merbaPartial : array<f32, ${WORKGROUP}>;
-  fn merbaTreeSum(lane : i32) {
-    for (var s = ${WORKGROUP / 2}; s > 0; s = s / 2) {
-      if (lane < s) {
-        merbaPartial[lane] = merbaPartial[lane] + merbaPartial[lane + s];
-      }
-      workgroupBarrier();
-    }
-  }
+${WORKGROUP_SUM}
   fn main(index : i32) {
     let j = i32(workgroupId.x);
     let lane = i32(localId.x);
@@ -273,11 +277,7 @@ class BatchNormStatsProgram implements WebGPUProgram {
     if (ok) {
       for (var r = lane; r < uniforms.n; r = r + ${WORKGROUP}) { acc = acc + X[r * uniforms.m + j]; }
     }
-    merbaPartial[lane] = acc;
-    workgroupBarrier();
-    merbaTreeSum(lane);
-    let mu = merbaPartial[0] / f32(uniforms.n);
-    workgroupBarrier();
+    let mu = merbaWorkgroupSum(lane, acc) / f32(uniforms.n);
     acc = 0.0;
     if (ok) {
       for (var r = lane; r < uniforms.n; r = r + ${WORKGROUP}) {
@@ -285,12 +285,10 @@ class BatchNormStatsProgram implements WebGPUProgram {
         acc = acc + d * d;
       }
     }
-    merbaPartial[lane] = acc;
-    workgroupBarrier();
-    merbaTreeSum(lane);
+    let v = merbaWorkgroupSum(lane, acc) / f32(uniforms.n);
     if (lane == 0 && ok) {
       result[j] = mu;
-      result[uniforms.m + j] = merbaPartial[0] / f32(uniforms.n);
+      result[uniforms.m + j] = v;
     }
   }`;
   }
