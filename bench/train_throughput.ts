@@ -13,7 +13,8 @@
  * kernels, XNNPACK for the remaining products: what `initBackend({ backend: "cpu" })` sets up); `cpu-scan` =
  * the same with the JavaScript layer kernels (the third session's default: SIMD scan, XNNPACK products);
  * `cpu-js` = the JavaScript scan and layer loops and JS matrix products (the kernels before any SIMD work);
- * `webgpu`.
+ * `webgpu`; `wasm` = tfjs's wasm backend (XNNPACK kernels for tfjs's ops, merba's SIMD kernels for the fused
+ * layers and the scan, with a copy out of and into the wasm heap around each).
  *
  * @module
  */
@@ -133,7 +134,8 @@ for (const backend of variants) {
 /** Makes `backend` (a variant name) active with its kernels. */
 async function activate(backend: string): Promise<void> {
   const cpu = backend.startsWith("cpu");
-  await tf.setBackend(cpu ? "cpu" : backend);
+  if (backend === "wasm") await import("@tensorflow/tfjs-backend-wasm");
+  if (!(await tf.setBackend(cpu ? "cpu" : backend))) throw new Error(`backend ${backend} did not start`);
   await tf.ready();
   setCpuScanImpl(backend === "cpu-js" ? "js" : "auto");
   setCpuLayerImpl(backend === "cpu-js" || backend === "cpu-scan" ? "js" : "auto");
