@@ -7,9 +7,10 @@
  * 10–100× slower than a plain loop. merba-tiny trains on the cpu backend, so its hot ops are fused here:
  * one kernel forward, one backward, each a `tf.customGrad`. On `cpu` (and `wasm`) the kernels are the
  * WebAssembly SIMD ones of `layer_simd.ts` where they apply (`setCpuLayerImpl`; channel counts that are
- * multiples of 4 where they vectorise over channels), else the JavaScript loops below. On webgpu LayerNorm and
- * GELU run as WGSL kernels (`fused_webgpu.ts`, `setWebGPULayerImpl`) and the other layers as tf ops. All paths
- * agree to float32 rounding (tests/layers/fused_test.ts, tests/layers/fused_webgpu_test.ts).
+ * multiples of 4 where they vectorise over channels), else the JavaScript loops below. On webgpu the linear
+ * layers, LayerNorm, BatchNorm (batch statistics), GELU, SiLU and attention run as WGSL kernels
+ * (`fused_webgpu.ts`, `setWebGPULayerImpl`) and the others as tf ops. All paths agree to float32 rounding
+ * (tests/layers/fused_test.ts, tests/layers/fused_webgpu_test.ts).
  *
  * Shapes are channels-last; `N` = rows (tokens·batch), `C` = channels.
  *
