@@ -3,7 +3,7 @@
  *
  * `initBackend()` picks `webgpu` when a hardware WebGPU adapter exists, else tfjs's `cpu` backend with merba's
  * WebAssembly SIMD kernels. A software adapter (Mesa llvmpipe on a headless Linux box) is skipped by `auto`:
- * it runs the shaders on the CPU, ≈ 15× slower than the cpu kernels for merba-tiny training (BENCHMARKS.md);
+ * it runs the shaders on the CPU, ≈ 7–10× slower than the cpu kernels for merba-tiny training (BENCHMARKS.md);
  * `backend: "webgpu"` still selects it. An explicit choice comes from the `backend` option or the
  * `MERBA_BACKEND` environment variable (`webgpu`, `cpu`, `wasm` or `auto`).
  *
