@@ -9,7 +9,9 @@
 # bundles; the training-throughput bench on webgpu at batch 32 (the baseline bundles tp_old_* first, when
 # prepared) and at TP_BIG (default 256); the per-program GPU times of a training step at PT_BATCH (default
 # "32,256"); a full synthetic LOSO on webgpu with JOBS shard processes (default 14) and EPOCHS (60) under a
-# LOSO_TIMEOUT (s, default 220); the selective-scan bench. `local` skips the loader set-up (for a dry run here on llvmpipe).
+# LOSO_TIMEOUT (s, default 220); the selective-scan bench. One device command may run 600 s and a session has
+# 900 s in all: run STEPS="info tests throughput programs" (≈ 6–8 min) first, then, if time is left,
+# STEPS="loso scanbench" with a smaller LOSO_TIMEOUT. `local` skips the loader set-up (for a dry run here on llvmpipe).
 set -uo pipefail
 R="$(pwd)"
 OUT="${OUT:-/tmp/merba-device-out}"
