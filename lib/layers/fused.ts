@@ -8,9 +8,9 @@
  * one kernel forward, one backward, each a `tf.customGrad`. On `cpu` (and `wasm`) the kernels are the
  * WebAssembly SIMD ones of `layer_simd.ts` where they apply (`setCpuLayerImpl`; channel counts that are
  * multiples of 4 where they vectorise over channels), else the JavaScript loops below. On webgpu the linear
- * layers, LayerNorm, BatchNorm (batch statistics), GELU, SiLU and attention run as WGSL kernels
- * (`fused_webgpu.ts`, `setWebGPULayerImpl`) and the others as tf ops. All paths agree to float32 rounding
- * (tests/layers/fused_test.ts, tests/layers/fused_webgpu_test.ts).
+ * layers, LayerNorm, BatchNorm (batch statistics), GELU, SiLU, attention and the depthwise token convolution
+ * run as WGSL kernels (`fused_webgpu.ts`, `setWebGPULayerImpl`) and the others as tf ops. All paths agree to
+ * float32 rounding (tests/layers/fused_test.ts, tests/layers/fused_webgpu_test.ts).
  *
  * Shapes are channels-last; `N` = rows (tokens·batch), `C` = channels.
  *
@@ -45,6 +45,7 @@ import {
 import {
   attentionWebGPU,
   batchNormTrainWebGPU,
+  depthwiseConv1dWebGPU,
   geluWebGPU,
   layerNormWebGPU,
   linearWebGPU,
@@ -500,6 +501,7 @@ export function fusedDepthwiseConv1d(x: tf.Tensor, kernel: tf.Tensor): tf.Tensor
   const [b, l, c] = x.shape;
   const k = kernel.shape[1] as number;
   if (!jsKernels()) {
+    if (webgpuLayersFor(x.size) && k * c <= 65535) return depthwiseConv1dWebGPU(x, kernel);
     return tf.depthwiseConv2d(x.reshape([b, 1, l, c]) as tf.Tensor4D, kernel as tf.Tensor4D, 1, "same")
       .reshape([b, l, c]);
   }

@@ -327,6 +327,59 @@ class BatchNormDxProgram extends FlatProgram {
   }
 }
 
+/**
+ * The depthwise token convolution's `dW[j, ch] = Σ_rows x[t + j − left, ch]·dy[t, ch]` (`[k, c]`, output
+ * `jj = j·c + ch`), rows `r = sequence·l + t`, terms outside the sequence skipped.
+ */
+class DepthwiseConv1dFilterGradProgram extends RowSumProgram {
+  variableNames = ["X", "Dy"];
+  shaderKey = "merba_dwconv_dw";
+  uniforms = "n : i32, m : i32, l : i32, c : i32, left : i32,";
+  protected setup(): string {
+    return "let ch = j % uniforms.c;\n      let off = j / uniforms.c - uniforms.left;";
+  }
+  protected term(): string {
+    // the clamp keeps the (unused) read of a skipped term inside the buffer
+    return "select(0.0, X[clamp(r + off, 0, uniforms.n - 1) * uniforms.c + ch] * Dy[r * uniforms.c + ch], " +
+      "r % uniforms.l + off >= 0 && r % uniforms.l + off < uniforms.l)";
+  }
+}
+
+/**
+ * Depthwise token convolution, forward (`grad` = false: `y[t] = Σ_j x[t + j − left]·w[j]`) or `dx`
+ * (`grad` = true: `dx[s] = Σ_j dy[s − j + left]·w[j]`), one invocation per element, per channel.
+ */
+class DepthwiseConv1dProgram extends FlatProgram {
+  variableNames: string[];
+  shaderKey: string;
+  uniforms = "count : i32, l : i32, c : i32, k : i32, left : i32,";
+  constructor(shape: number[], count: number, private readonly grad: boolean) {
+    super(shape, count);
+    this.variableNames = grad ? ["Dy", "W"] : ["X", "W"];
+    this.shaderKey = grad ? "merba_dwconv_dx" : "merba_dwconv";
+  }
+  getUserCode(): string {
+    const input = this.grad ? "Dy" : "X";
+    // forward: source t + j − left; dx: source s − j + left
+    const src = this.grad ? "t - j + uniforms.left" : "t + j - uniforms.left";
+    return `
+  fn main(index : i32) {
+    if (index >= uniforms.count) { return; }
+    let ch = index % uniforms.c;
+    let t = (index / uniforms.c) % uniforms.l;
+    let base = index - t * uniforms.c - ch;
+    var acc = 0.0;
+    for (var j = 0; j < uniforms.k; j++) {
+      let s = ${src};
+      if (s >= 0 && s < uniforms.l) {
+        acc = acc + ${input}[base + s * uniforms.c + ch] * W[j * uniforms.c + ch];
+      }
+    }
+    result[index] = acc;
+  }`;
+  }
+}
+
 /** A linear layer's `dW = xᵀ·dy` (`[i, o]`, output `j = k·o + c`) or `db = Σ_rows dy` (`[o]`). */
 class LinearParamGradProgram extends RowSumProgram {
   variableNames: string[];
@@ -831,4 +884,51 @@ export function batchNormTrainWebGPU(
   ]);
   stats.dispose();
   return { y, mean, variance };
+}
+
+/**
+ * Depthwise 1-D cross-correlation along the token axis with non-causal 'same' padding (⌊(k−1)/2⌋ left), no bias,
+ * on webgpu: `x` float32 `[b, l, c]`, kernel `[1, k, c, 1]` → `[b, l, c]`. Forward one dispatch, backward two
+ * (`dx` elementwise; `dW` a row sum over the batch's `b·l` rows in parallel — tfjs's depthwise filter gradient
+ * gives each of the `k·c` outputs one invocation looping over every row).
+ *
+ * @throws {Error} when the active backend is not webgpu.
+ */
+export function depthwiseConv1dWebGPU(x: tf.Tensor, kernel: tf.Tensor): tf.Tensor3D {
+  if (tf.getBackend() !== "webgpu") {
+    throw new Error(`depthwiseConv1dWebGPU: the active backend is ${tf.getBackend()}`);
+  }
+  const [b, l, c] = x.shape;
+  const k = kernel.shape[1] as number;
+  if (
+    x.rank !== 3 || kernel.rank !== 4 || kernel.shape[0] !== 1 || kernel.shape[2] !== c ||
+    kernel.shape[3] !== 1
+  ) {
+    throw new TypeError(
+      `depthwiseConv1dWebGPU: x [${x.shape}] and kernel [${kernel.shape}] do not fit [b, l, c], [1, k, c, 1]`,
+    );
+  }
+  const left = Math.floor((k - 1) / 2);
+  const count = b * l * c;
+  const u = [i32(count), i32(l), i32(c), i32(k), i32(left)];
+  const f = tf.customGrad(
+    ((xx: tf.Tensor, kk: tf.Tensor, save: (t: tf.Tensor[]) => void) => {
+      save([xx, kk]);
+      const value = run(new DepthwiseConv1dProgram(xx.shape, count, false), [xx, kk], u);
+      const gradFunc = (dy: tf.Tensor, saved: tf.Tensor[]) => {
+        const [xs, ks] = saved;
+        const dx = run(new DepthwiseConv1dProgram(xs.shape, count, true), [dy, ks], u);
+        const dw = run(new DepthwiseConv1dFilterGradProgram(ks.shape, k * c), [xs, dy], [
+          i32(b * l),
+          i32(k * c),
+          i32(l),
+          i32(c),
+          i32(left),
+        ]);
+        return [dx, dw];
+      };
+      return { value, gradFunc };
+    }) as unknown as GradFn,
+  );
+  return f(x, kernel) as tf.Tensor3D;
 }

@@ -28,6 +28,7 @@ import * as tf from "@tensorflow/tfjs";
 import {
   fusedAttention,
   fusedBatchNorm,
+  fusedDepthwiseConv1d,
   fusedGelu,
   fusedLayerNorm,
   fusedLinear,
@@ -36,6 +37,7 @@ import {
 import {
   attentionWebGPU,
   batchNormTrainWebGPU,
+  depthwiseConv1dWebGPU,
   layerNormWebGPU,
   linearWebGPU,
   setWebGPULayerImpl,
@@ -599,6 +601,79 @@ Deno.test({
     await tf.setBackend("cpu");
     assert.throws(
       () => batchNormTrainWebGPU(tf.ones([2, 4]), tf.ones([4]), tf.zeros([4]), 1e-3),
+      /active backend is cpu/,
+    );
+  },
+});
+
+Deno.test({
+  name: "depthwise token convolution on webgpu (WGSL): y, dx, dW equal float64 (dW within the row-sum bound)",
+  ignore: !gpu,
+  async fn() {
+    await tf.setBackend("webgpu");
+    watchActiveWebGPUDevice();
+    const errors = webgpuErrorCount();
+    for (const [b, l, c, k] of [[2, 49, 8, 3], [3, 5, 4, 4], [1, 7, 3, 5], [40, 49, 8, 3]]) {
+      const left = Math.floor((k - 1) / 2);
+      const xv = rnd(b * l * c, l + k, 1.5);
+      const wv = rnd(k * c, c + k, 0.7);
+      const gv = rnd(b * l * c, b + l, 1, 0.2);
+      const x = tf.tensor3d(xv, [b, l, c]);
+      const w = tf.tensor4d(wv, [1, k, c, 1]);
+      const g = tf.tensor3d(gv, [b, l, c]);
+      const before = tf.memory().numTensors;
+      const rec = recordWebGPUPrograms(() => [
+        fusedDepthwiseConv1d(x, w),
+        ...tf.grads((xx: tf.Tensor, ww: tf.Tensor) => tf.sum(tf.mul(fusedDepthwiseConv1d(xx, ww), g)))([
+          x,
+          w,
+        ]),
+      ]);
+      assert.deepEqual(rec.keys.filter((key) => key.startsWith("merba_dwconv")), [
+        "merba_dwconv",
+        "merba_dwconv",
+        "merba_dwconv_dx",
+        "merba_dwconv_dw",
+      ]);
+      const [y, dx, dw] = await Promise.all(rec.result.map((t) => t.data() as Promise<Float32Array>));
+      tf.dispose(rec.result);
+      assert.equal(tf.memory().numTensors, before, "tensors left behind");
+      // float64 reference
+      const yr = new Float64Array(b * l * c), ya = new Float64Array(b * l * c);
+      const dxr = new Float64Array(b * l * c), dxa = new Float64Array(b * l * c);
+      const dwr = new Float64Array(k * c), dwa = new Float64Array(k * c);
+      for (let s = 0; s < b; s++) {
+        for (let t = 0; t < l; t++) {
+          for (let j = 0; j < k; j++) {
+            const src = t + j - left;
+            if (src < 0 || src >= l) continue;
+            for (let ch = 0; ch < c; ch++) {
+              const xi = (s * l + src) * c + ch, yi = (s * l + t) * c + ch, wi = j * c + ch;
+              yr[yi] += xv[xi] * wv[wi];
+              ya[yi] += Math.abs(xv[xi] * wv[wi]);
+              dxr[xi] += gv[yi] * wv[wi];
+              dxa[xi] += Math.abs(gv[yi] * wv[wi]);
+              dwr[wi] += xv[xi] * gv[yi];
+              dwa[wi] += Math.abs(xv[xi] * gv[yi]);
+            }
+          }
+        }
+      }
+      const what = `[${b}, ${l}, ${c}] k ${k}`;
+      assertWithinDotBound(y, [yr, ya], k + 1, `y ${what}`);
+      assertWithinDotBound(dx, [dxr, dxa], k + 1, `dx ${what}`);
+      assertWithinDotBound(dw, [dwr, dwa], Math.ceil((b * l) / 64) + 7, `dW ${what}`);
+      // and the tfjs-op form (depthwiseConv2d) agrees within the same bounds
+      const prev = setWebGPULayerImpl("ops");
+      const yo = fusedDepthwiseConv1d(x, w);
+      setWebGPULayerImpl(prev);
+      assertWithinDotBound(await yo.data() as Float32Array, [yr, ya], k + 1, `y via tfjs ops ${what}`);
+      tf.dispose([x, w, g, yo]);
+    }
+    assert.equal(webgpuErrorCount(), errors, "WebGPU reported errors (see the printed message)");
+    await tf.setBackend("cpu");
+    assert.throws(
+      () => depthwiseConv1dWebGPU(tf.ones([1, 4, 2]), tf.ones([1, 3, 2, 1])),
       /active backend is cpu/,
     );
   },
