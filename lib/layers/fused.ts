@@ -8,9 +8,9 @@
  * one kernel forward, one backward, each a `tf.customGrad`. On `cpu` (and `wasm`) the kernels are the
  * WebAssembly SIMD ones of `layer_simd.ts` where they apply (`setCpuLayerImpl`; channel counts that are
  * multiples of 4 where they vectorise over channels), else the JavaScript loops below. On webgpu the linear
- * layers, LayerNorm, BatchNorm (batch statistics), GELU, SiLU, attention and the depthwise token convolution
- * run as WGSL kernels (`fused_webgpu.ts`, `setWebGPULayerImpl`) and the others as tf ops. All paths agree to
- * float32 rounding (tests/layers/fused_test.ts, tests/layers/fused_webgpu_test.ts).
+ * layers, LayerNorm, BatchNorm (batch statistics), GELU, SiLU, attention, the depthwise token convolution
+ * and the 3×3 convolution run as WGSL kernels (`fused_webgpu.ts`, `setWebGPULayerImpl`) and the others as tf
+ * ops. All paths agree to float32 rounding (tests/layers/fused_test.ts, tests/layers/fused_webgpu_test.ts).
  *
  * Shapes are channels-last; `N` = rows (tokens·batch), `C` = channels.
  *
@@ -45,6 +45,7 @@ import {
 import {
   attentionWebGPU,
   batchNormTrainWebGPU,
+  conv3x3WebGPU,
   depthwiseConv1dWebGPU,
   geluWebGPU,
   layerNormWebGPU,
@@ -577,6 +578,9 @@ export function fusedConv3x3(x: tf.Tensor, kernel: tf.Tensor, stride: number): t
   const [b, h, w, ci] = x.shape;
   const co = kernel.shape[3] as number;
   if (!jsKernels()) {
+    if (webgpuLayersFor(Math.max(x.size, kernel.size * 64)) && kernel.size <= 65535) {
+      return conv3x3WebGPU(x, kernel, stride);
+    }
     const padded = tf.pad(x as tf.Tensor4D, [[0, 0], [1, 1], [1, 1], [0, 0]]);
     return tf.conv2d(padded, kernel as tf.Tensor4D, stride, "valid");
   }

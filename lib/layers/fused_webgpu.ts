@@ -195,9 +195,13 @@ abstract class RowSumProgram implements WebGPUProgram {
   }
   protected abstract setup(): string;
   protected abstract term(): string;
+  /** WGSL functions the term calls. */
+  protected helpers(): string {
+    return "";
+  }
   getUserCode(): string {
     // no early return: every lane must reach the barriers (WGSL's uniformity rule)
-    return `${WORKGROUP_SUM}
+    return `${WORKGROUP_SUM}${this.helpers()}
   fn main(index : i32) {
     let j = i32(workgroupId.x);
     let lane = i32(localId.x);
@@ -373,6 +377,108 @@ class DepthwiseConv1dProgram extends FlatProgram {
       let s = ${src};
       if (s >= 0 && s < uniforms.l) {
         acc = acc + ${input}[base + s * uniforms.c + ch] * W[j * uniforms.c + ch];
+      }
+    }
+    result[index] = acc;
+  }`;
+  }
+}
+
+const CONV_UNIFORMS = "h : i32, w : i32, ci : i32, co : i32, ho : i32, wo : i32, s : i32,";
+
+/**
+ * The 3×3 convolution's (padding 1, stride `s`) kernel gradient `dK[ky, kx, c, o] = Σ_rows x[oy·s + ky − 1,
+ * ox·s + kx − 1, c]·dy[oy, ox, o]` over the rows `r = (b, oy, ox)`, padding terms skipped.
+ */
+class Conv3x3FilterGradProgram extends RowSumProgram {
+  variableNames = ["X", "Dy"];
+  shaderKey = "merba_conv3_dk";
+  uniforms = `n : i32, m : i32, ${CONV_UNIFORMS}`;
+  protected override helpers(): string {
+    return `
+  fn merbaConvTerm(r : i32, ky : i32, kx : i32, c : i32, o : i32) -> f32 {
+    let hw = uniforms.ho * uniforms.wo;
+    let bb = r / hw;
+    let oy = (r - bb * hw) / uniforms.wo;
+    let ox = r - bb * hw - oy * uniforms.wo;
+    let y = oy * uniforms.s + ky - 1;
+    let x = ox * uniforms.s + kx - 1;
+    if (y < 0 || y >= uniforms.h || x < 0 || x >= uniforms.w) { return 0.0; }
+    return X[((bb * uniforms.h + y) * uniforms.w + x) * uniforms.ci + c] * Dy[r * uniforms.co + o];
+  }`;
+  }
+  protected setup(): string {
+    return `let o = j % uniforms.co;
+      let t = j / uniforms.co;
+      let c = t % uniforms.ci;
+      let ky = t / uniforms.ci / 3;
+      let kx = t / uniforms.ci - ky * 3;`;
+  }
+  protected term(): string {
+    return "merbaConvTerm(r, ky, kx, c, o)";
+  }
+}
+
+/**
+ * The 3×3 convolution (padding 1, stride `s`), forward (`grad` = false, one invocation per output element) or
+ * `dx` (`grad` = true, one per input element: the outputs whose window covers it).
+ */
+class Conv3x3Program extends FlatProgram {
+  variableNames: string[];
+  shaderKey: string;
+  uniforms = `count : i32, ${CONV_UNIFORMS}`;
+  constructor(shape: number[], count: number, private readonly grad: boolean) {
+    super(shape, count);
+    this.variableNames = grad ? ["Dy", "K"] : ["X", "K"];
+    this.shaderKey = grad ? "merba_conv3_dx" : "merba_conv3";
+  }
+  getUserCode(): string {
+    if (!this.grad) {
+      return `
+  fn main(index : i32) {
+    if (index >= uniforms.count) { return; }
+    let o = index % uniforms.co;
+    let p = index / uniforms.co;
+    let ox = p % uniforms.wo;
+    let oy = (p / uniforms.wo) % uniforms.ho;
+    let bb = p / (uniforms.wo * uniforms.ho);
+    var acc = 0.0;
+    for (var ky = 0; ky < 3; ky++) {
+      let y = oy * uniforms.s + ky - 1;
+      if (y < 0 || y >= uniforms.h) { continue; }
+      for (var kx = 0; kx < 3; kx++) {
+        let x = ox * uniforms.s + kx - 1;
+        if (x < 0 || x >= uniforms.w) { continue; }
+        let xo = ((bb * uniforms.h + y) * uniforms.w + x) * uniforms.ci;
+        let ko = (ky * 3 + kx) * uniforms.ci;
+        for (var c = 0; c < uniforms.ci; c++) {
+          acc = acc + X[xo + c] * K[(ko + c) * uniforms.co + o];
+        }
+      }
+    }
+    result[index] = acc;
+  }`;
+    }
+    return `
+  fn main(index : i32) {
+    if (index >= uniforms.count) { return; }
+    let c = index % uniforms.ci;
+    let p = index / uniforms.ci;
+    let x = p % uniforms.w;
+    let y = (p / uniforms.w) % uniforms.h;
+    let bb = p / (uniforms.w * uniforms.h);
+    var acc = 0.0;
+    for (var ky = 0; ky < 3; ky++) {
+      let ty = y + 1 - ky;
+      if (ty < 0 || ty % uniforms.s != 0 || ty / uniforms.s >= uniforms.ho) { continue; }
+      for (var kx = 0; kx < 3; kx++) {
+        let tx = x + 1 - kx;
+        if (tx < 0 || tx % uniforms.s != 0 || tx / uniforms.s >= uniforms.wo) { continue; }
+        let go = ((bb * uniforms.ho + ty / uniforms.s) * uniforms.wo + tx / uniforms.s) * uniforms.co;
+        let ko = ((ky * 3 + kx) * uniforms.ci + c) * uniforms.co;
+        for (var o = 0; o < uniforms.co; o++) {
+          acc = acc + Dy[go + o] * K[ko + o];
+        }
       }
     }
     result[index] = acc;
@@ -931,4 +1037,52 @@ export function depthwiseConv1dWebGPU(x: tf.Tensor, kernel: tf.Tensor): tf.Tenso
     }) as unknown as GradFn,
   );
   return f(x, kernel) as tf.Tensor3D;
+}
+
+/**
+ * 3×3 convolution with one pixel of zero padding on every side, stride `stride`, no bias, on webgpu: `x` float32
+ * `[b, h, w, ci]`, kernel `[3, 3, ci, co]` → `[b, ⌊(h−1)/s⌋+1, ⌊(w−1)/s⌋+1, co]`. Forward one dispatch
+ * (padding inside), backward two: `dx` per input element and the kernel gradient as a row sum over the batch's
+ * output positions in parallel — the tfjs form (`pad`, `conv2d` and their gradients) takes 2 + 3, and its
+ * filter gradient gives each of the `9·ci·co` outputs one invocation looping over every position.
+ *
+ * @throws {Error} when the active backend is not webgpu.
+ */
+export function conv3x3WebGPU(x: tf.Tensor, kernel: tf.Tensor, stride: number): tf.Tensor4D {
+  if (tf.getBackend() !== "webgpu") {
+    throw new Error(`conv3x3WebGPU: the active backend is ${tf.getBackend()}`);
+  }
+  const [b, h, w, ci] = x.shape;
+  const co = kernel.shape[3] as number;
+  if (
+    x.rank !== 4 || kernel.rank !== 4 || kernel.shape[0] !== 3 || kernel.shape[1] !== 3 ||
+    kernel.shape[2] !== ci ||
+    !(Number.isInteger(stride) && stride >= 1)
+  ) {
+    throw new TypeError(
+      `conv3x3WebGPU: x [${x.shape}], kernel [${kernel.shape}], stride ${stride} do not fit`,
+    );
+  }
+  const ho = Math.floor((h - 1) / stride) + 1;
+  const wo = Math.floor((w - 1) / stride) + 1;
+  const dims = [h, w, ci, co, ho, wo, stride].map(i32);
+  const f = tf.customGrad(
+    ((xx: tf.Tensor, kk: tf.Tensor, save: (t: tf.Tensor[]) => void) => {
+      save([xx, kk]);
+      const n = b * ho * wo * co;
+      const value = run(new Conv3x3Program([b, ho, wo, co], n, false), [xx, kk], [i32(n), ...dims]);
+      const gradFunc = (dy: tf.Tensor, saved: tf.Tensor[]) => {
+        const [xs, ks] = saved;
+        const dx = run(new Conv3x3Program(xs.shape, xs.size, true), [dy, ks], [i32(xs.size), ...dims]);
+        const dk = run(new Conv3x3FilterGradProgram(ks.shape, ks.size), [xs, dy], [
+          i32(b * ho * wo),
+          i32(ks.size),
+          ...dims,
+        ]);
+        return [dx, dk];
+      };
+      return { value, gradFunc };
+    }) as unknown as GradFn,
+  );
+  return f(x, kernel) as tf.Tensor4D;
 }

@@ -28,6 +28,7 @@ import * as tf from "@tensorflow/tfjs";
 import {
   fusedAttention,
   fusedBatchNorm,
+  fusedConv3x3,
   fusedDepthwiseConv1d,
   fusedGelu,
   fusedLayerNorm,
@@ -37,6 +38,7 @@ import {
 import {
   attentionWebGPU,
   batchNormTrainWebGPU,
+  conv3x3WebGPU,
   depthwiseConv1dWebGPU,
   layerNormWebGPU,
   linearWebGPU,
@@ -674,6 +676,94 @@ Deno.test({
     await tf.setBackend("cpu");
     assert.throws(
       () => depthwiseConv1dWebGPU(tf.ones([1, 4, 2]), tf.ones([1, 3, 2, 1])),
+      /active backend is cpu/,
+    );
+  },
+});
+
+Deno.test({
+  name:
+    "3×3 convolution on webgpu (WGSL): y, dx, dK equal float64 within the dot-product bounds; 1 + 2 dispatches",
+  ignore: !gpu,
+  async fn() {
+    await tf.setBackend("webgpu");
+    watchActiveWebGPUDevice();
+    const errors = webgpuErrorCount();
+    // merba-tiny's stem (3→16, s2 at 28×28; 16→32, s2 at 14×14), odd sizes, stride 1 and 3
+    for (
+      const [b, h, w, ci, co, s] of [[4, 28, 28, 3, 16, 2], [2, 14, 14, 16, 32, 2], [1, 5, 7, 2, 3, 1], [
+        2,
+        7,
+        5,
+        3,
+        2,
+        3,
+      ]]
+    ) {
+      const ho = Math.floor((h - 1) / s) + 1, wo = Math.floor((w - 1) / s) + 1;
+      const xv = rnd(b * h * w * ci, h + ci, 1.5);
+      const kv = rnd(9 * ci * co, co + s, 0.5);
+      const gv = rnd(b * ho * wo * co, b + co, 1, 0.2);
+      const x = tf.tensor4d(xv, [b, h, w, ci]);
+      const k = tf.tensor4d(kv, [3, 3, ci, co]);
+      const g = tf.tensor4d(gv, [b, ho, wo, co]);
+      const before = tf.memory().numTensors;
+      const rec = recordWebGPUPrograms(() => [
+        fusedConv3x3(x, k, s),
+        ...tf.grads((xx: tf.Tensor, kk: tf.Tensor) => tf.sum(tf.mul(fusedConv3x3(xx, kk, s), g)))([x, k]),
+      ]);
+      assert.deepEqual(rec.keys.filter((key) => key.startsWith("merba_conv3")), [
+        "merba_conv3",
+        "merba_conv3",
+        "merba_conv3_dx",
+        "merba_conv3_dk",
+      ]);
+      const [y, dx, dk] = await Promise.all(rec.result.map((t) => t.data() as Promise<Float32Array>));
+      tf.dispose(rec.result);
+      assert.equal(tf.memory().numTensors, before, "tensors left behind");
+      const yr = new Float64Array(y.length), ya = new Float64Array(y.length);
+      const dxr = new Float64Array(xv.length), dxa = new Float64Array(xv.length);
+      const dkr = new Float64Array(kv.length), dka = new Float64Array(kv.length);
+      for (let bb = 0; bb < b; bb++) {
+        for (let oy = 0; oy < ho; oy++) {
+          for (let ox = 0; ox < wo; ox++) {
+            for (let ky = 0; ky < 3; ky++) {
+              for (let kx = 0; kx < 3; kx++) {
+                const yy = oy * s + ky - 1, xx = ox * s + kx - 1;
+                if (yy < 0 || yy >= h || xx < 0 || xx >= w) continue;
+                for (let c = 0; c < ci; c++) {
+                  for (let o = 0; o < co; o++) {
+                    const xi = ((bb * h + yy) * w + xx) * ci + c;
+                    const ki = ((ky * 3 + kx) * ci + c) * co + o;
+                    const yi = ((bb * ho + oy) * wo + ox) * co + o;
+                    yr[yi] += xv[xi] * kv[ki];
+                    ya[yi] += Math.abs(xv[xi] * kv[ki]);
+                    dxr[xi] += gv[yi] * kv[ki];
+                    dxa[xi] += Math.abs(gv[yi] * kv[ki]);
+                    dkr[ki] += xv[xi] * gv[yi];
+                    dka[ki] += Math.abs(xv[xi] * gv[yi]);
+                  }
+                }
+              }
+            }
+          }
+        }
+      }
+      const what = `[${b}, ${h}, ${w}, ${ci}]→${co} s${s}`;
+      assertWithinDotBound(y, [yr, ya], 9 * ci + 1, `y ${what}`);
+      assertWithinDotBound(dx, [dxr, dxa], 9 * co + 1, `dx ${what}`);
+      assertWithinDotBound(dk, [dkr, dka], Math.ceil((b * ho * wo) / 64) + 7, `dK ${what}`);
+      // the tfjs-op form (pad + conv2d) gives the same forward within the bound
+      const prev = setWebGPULayerImpl("ops");
+      const yo = fusedConv3x3(x, k, s);
+      setWebGPULayerImpl(prev);
+      assertWithinDotBound(await yo.data() as Float32Array, [yr, ya], 9 * ci + 1, `y via tfjs ops ${what}`);
+      tf.dispose([x, k, g, yo]);
+    }
+    assert.equal(webgpuErrorCount(), errors, "WebGPU reported errors (see the printed message)");
+    await tf.setBackend("cpu");
+    assert.throws(
+      () => conv3x3WebGPU(tf.ones([1, 4, 4, 2]), tf.ones([3, 3, 2, 2]), 1),
       /active backend is cpu/,
     );
   },
