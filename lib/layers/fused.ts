@@ -302,7 +302,7 @@ export function fusedBatchNorm(
   const n = x.size / c;
   if (!jsKernels()) {
     if (stats.training) {
-      if (webgpuLayersFor(x.size) && c <= 65535) return batchNormTrainWebGPU(x, gamma, beta, eps);
+      if (webgpuLayersFor(x.size, c)) return batchNormTrainWebGPU(x, gamma, beta, eps);
       const axes = x.shape.map((_, i) => i).slice(0, -1);
       const { mean, variance } = tf.moments(x, axes);
       const y = tf.batchNorm(x, mean, variance, beta, gamma, eps);
@@ -502,7 +502,7 @@ export function fusedDepthwiseConv1d(x: tf.Tensor, kernel: tf.Tensor): tf.Tensor
   const [b, l, c] = x.shape;
   const k = kernel.shape[1] as number;
   if (!jsKernels()) {
-    if (webgpuLayersFor(x.size) && k * c <= 65535) return depthwiseConv1dWebGPU(x, kernel);
+    if (webgpuLayersFor(x.size, k * c)) return depthwiseConv1dWebGPU(x, kernel);
     return tf.depthwiseConv2d(x.reshape([b, 1, l, c]) as tf.Tensor4D, kernel as tf.Tensor4D, 1, "same")
       .reshape([b, l, c]);
   }
@@ -577,15 +577,16 @@ export function fusedDepthwiseConv1d(x: tf.Tensor, kernel: tf.Tensor): tf.Tensor
 export function fusedConv3x3(x: tf.Tensor, kernel: tf.Tensor, stride: number): tf.Tensor4D {
   const [b, h, w, ci] = x.shape;
   const co = kernel.shape[3] as number;
+  const ho = Math.floor((h - 1) / stride) + 1;
+  const wo = Math.floor((w - 1) / stride) + 1;
   if (!jsKernels()) {
-    if (webgpuLayersFor(Math.max(x.size, kernel.size * 64)) && kernel.size <= 65535) {
+    // dispatches: the output (forward), the input (dx), the kernel's elements (row sums)
+    if (webgpuLayersFor(Math.max(b * ho * wo * co, x.size), kernel.size)) {
       return conv3x3WebGPU(x, kernel, stride);
     }
     const padded = tf.pad(x as tf.Tensor4D, [[0, 0], [1, 1], [1, 1], [0, 0]]);
     return tf.conv2d(padded, kernel as tf.Tensor4D, stride, "valid");
   }
-  const ho = Math.floor((h - 1) / stride) + 1;
-  const wo = Math.floor((w - 1) / stride) + 1;
   if (layerSimdFor(co)) {
     const shape = { b, h, w, ci, co, stride, ho, wo };
     const f = tf.customGrad(

@@ -52,10 +52,14 @@ export function setWebGPULayerImpl(choice: WebGPULayerImpl): WebGPULayerImpl {
   return prev;
 }
 
-/** True when the WGSL layer kernels run for `invocations` parallel work items on the active backend. */
-export function webgpuLayersFor(invocations: number): boolean {
+/**
+ * True when the WGSL layer kernels run on the active backend for a layer whose largest elementwise dispatch has
+ * `invocations` work items and whose row sums (one workgroup per output) have at most `rowSumOutputs` outputs:
+ * webgpu, the kernels on, and every dispatch within the workgroup-count limit.
+ */
+export function webgpuLayersFor(invocations: number, rowSumOutputs = 0): boolean {
   return impl === "wgsl" && tf.getBackend() === "webgpu" && invocations > 0 &&
-    Math.ceil(invocations / WORKGROUP) <= MAX_WORKGROUPS;
+    Math.ceil(invocations / WORKGROUP) <= MAX_WORKGROUPS && rowSumOutputs <= MAX_WORKGROUPS;
 }
 
 abstract class FlatProgram implements WebGPUProgram {
@@ -890,7 +894,7 @@ export function webgpuAttentionFor(rows: number, n: number, d: number): boolean 
  * on, and every dispatch within the workgroup-count limit).
  */
 export function webgpuLinearFor(n: number, i: number, o: number): boolean {
-  return webgpuLayersFor(n * Math.max(i, o)) && i * o <= MAX_WORKGROUPS;
+  return webgpuLayersFor(n * Math.max(i, o), i * o);
 }
 
 /**

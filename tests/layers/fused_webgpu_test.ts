@@ -178,6 +178,30 @@ Deno.test("setWebGPULayerImpl: bad choice rejected; the WGSL path only on webgpu
   assert.throws(() => linearWebGPU(tf.ones([2, 4]), tf.ones([4, 3])), /active backend is cpu/);
 });
 
+/**
+ * Runs `f` with the WebGPU programs recorded; asserts that the programs whose keys start with one of
+ * `prefixes` are `expected`, in order; reads every returned tensor, disposes them and asserts that no tensor
+ * was left behind.
+ */
+async function runRecorded(
+  what: string,
+  prefixes: string[],
+  expected: string[],
+  f: () => tf.Tensor[],
+): Promise<Float32Array[]> {
+  const before = tf.memory().numTensors;
+  const rec = recordWebGPUPrograms(f);
+  assert.deepEqual(
+    rec.keys.filter((k) => prefixes.some((p) => k.startsWith(p))),
+    expected,
+    `programs for ${what}`,
+  );
+  const out = await Promise.all(rec.result.map((t) => t.data() as Promise<Float32Array>));
+  tf.dispose(rec.result);
+  assert.equal(tf.memory().numTensors, before, `tensors left behind (${what})`);
+  return out;
+}
+
 /** Float64 `y = x·W + b`, `dx = g·Wᵀ`, `dW = xᵀ·g`, `db = Σ g` and, per element, the Σ|terms| of each sum. */
 function linearRef(
   x: Float32Array,
@@ -269,13 +293,10 @@ Deno.test({
       const b = bv ? tf.tensor1d(bv) : undefined;
       const g = tf.tensor(gv, [...xShape.slice(0, -1), o]);
       const loss = (...t: tf.Tensor[]) => tf.sum(tf.mul(fusedLinear(t[0], t[1], t[2]), g));
-      const rec = recordWebGPUPrograms(() => {
-        const y = fusedLinear(x, w, b);
-        return [y, ...tf.grads(loss)(b ? [x, w, b] : [x, w])];
-      });
-      const [y, dx, dw, db] = rec.result;
-      assert.deepEqual(
-        rec.keys.filter((k) => k.startsWith("merba_linear")),
+      const what = `${xShape}·[${i}, ${o}]${withBias ? " + b" : ""}`;
+      const [y, dx, dw, db] = await runRecorded(
+        what,
+        ["merba_linear"],
         withBias
           ? [
             "merba_linear_bias",
@@ -285,16 +306,15 @@ Deno.test({
             "merba_linear_db",
           ]
           : ["merba_linear", "merba_linear", "merba_linear_dx", "merba_linear_dw"],
-        `programs for ${xShape}·[${i}, ${o}]`,
+        () => [fusedLinear(x, w, b), ...tf.grads(loss)(b ? [x, w, b] : [x, w])],
       );
       const ref = linearRef(xv, wv, bv, gv, n, i, o);
-      const what = `${xShape}·[${i}, ${o}]${withBias ? " + b" : ""}`;
       const rows = Math.ceil(n / 64) + 6 + 1;
-      assertWithinDotBound(await y.data() as Float32Array, ref.y, i + 2, `y ${what}`);
-      assertWithinDotBound(await dx.data() as Float32Array, ref.dx, o + 1, `dx ${what}`);
-      assertWithinDotBound(await dw.data() as Float32Array, ref.dw, rows, `dW ${what}`);
-      if (db) assertWithinDotBound(await db.data() as Float32Array, ref.db, rows, `db ${what}`);
-      tf.dispose([x, w, g, ...(b ? [b] : []), ...rec.result]);
+      assertWithinDotBound(y, ref.y, i + 2, `y ${what}`);
+      assertWithinDotBound(dx, ref.dx, o + 1, `dx ${what}`);
+      assertWithinDotBound(dw, ref.dw, rows, `dW ${what}`);
+      if (db) assertWithinDotBound(db, ref.db, rows, `db ${what}`);
+      tf.dispose([x, w, g, ...(b ? [b] : [])]);
     }
     assert.equal(webgpuErrorCount(), errors, "WebGPU reported errors (see the printed message)");
     await tf.setBackend("cpu");
@@ -409,26 +429,21 @@ Deno.test({
       const [q, k, v, g] = [qv, kv, vv, gv].map((a) =>
         tf.tensor4d(a, shape as [number, number, number, number])
       );
-      const before = tf.memory().numTensors;
-      const rec = recordWebGPUPrograms(() => {
-        const y = fusedAttention(q, k, v, scale);
-        const grads = tf.grads((qq: tf.Tensor, kk: tf.Tensor, vv: tf.Tensor) =>
-          tf.sum(tf.mul(fusedAttention(qq, kk, vv, scale), g))
-        )([q, k, v]);
-        return [y, ...grads];
-      });
-      assert.deepEqual(
-        rec.keys.filter((key) => key.startsWith("merba_attn")),
+      const got = await runRecorded(
+        `${shape}`,
+        ["merba_attn"],
         [`fwd`, `fwd`, `stats`, `dq`, `dk`, `dv`].map((w) => `merba_attn_${w}_${n}_${d}`),
-        `programs for ${shape}`,
+        () => [
+          fusedAttention(q, k, v, scale),
+          ...tf.grads((qq: tf.Tensor, kk: tf.Tensor, vv: tf.Tensor) =>
+            tf.sum(tf.mul(fusedAttention(qq, kk, vv, scale), g))
+          )([q, k, v]),
+        ],
       );
-      const got = await Promise.all(rec.result.map((t) => t.data() as Promise<Float32Array>));
       const ref = attentionRef(qv, kv, vv, gv, b * h, n, d, scale);
       ["O", "dQ", "dK", "dV"].forEach((what, i) =>
         assertClose(got[i], ref[i], { atol: 1e-5, rtol: 1e-4, what: `${what} ${shape} scale ${scale}` })
       );
-      tf.dispose(rec.result);
-      assert.equal(tf.memory().numTensors, before, "tensors left behind");
       tf.dispose([q, k, v, g]);
     }
     assert.equal(webgpuErrorCount(), errors, "WebGPU reported errors (see the printed message)");
@@ -465,19 +480,15 @@ Deno.test({
     const gs = rnd(xs.length, 12, 1, 0.5);
     const x = tf.tensor2d(xs, [1, xs.length]);
     const g = tf.tensor2d(gs, [1, xs.length]);
-    const before = tf.memory().numTensors;
-    const rec = recordWebGPUPrograms(() => [
-      fusedSilu(x),
-      tf.grad((t: tf.Tensor) => tf.sum(tf.mul(fusedSilu(t), g)))(x),
-    ]);
-    assert.deepEqual(rec.keys.filter((k) => k.startsWith("merba_silu")), [
-      "merba_silu",
-      "merba_silu",
-      "merba_silu_grad",
-    ]);
-    const [y, dx] = await Promise.all(rec.result.map((t) => t.data() as Promise<Float32Array>));
-    tf.dispose(rec.result);
-    assert.equal(tf.memory().numTensors, before, "tensors left behind");
+    const [y, dx] = await runRecorded(
+      "silu",
+      ["merba_silu"],
+      ["merba_silu", "merba_silu", "merba_silu_grad"],
+      () => [
+        fusedSilu(x),
+        tf.grad((t: tf.Tensor) => tf.sum(tf.mul(fusedSilu(t), g)))(x),
+      ],
+    );
     const sig = (v: number) => 1 / (1 + Math.exp(-v));
     const yRef = Array.from(xs, (v) => v * sig(v));
     const dRef = Array.from(xs, (v, i) => gs[i] * sig(v) * (1 + v * (1 - sig(v))));
@@ -561,33 +572,30 @@ Deno.test({
       const gm = tf.tensor1d(gmv);
       const bt = tf.tensor1d(btv);
       const g = tf.tensor(gv, shape);
-      const before = tf.memory().numTensors;
-      const rec = recordWebGPUPrograms(() => {
-        const out = fusedBatchNorm(x, gm, bt, eps, { training: true });
-        const grads = tf.grads((xx: tf.Tensor, gg: tf.Tensor, bb: tf.Tensor) =>
-          tf.tidy(() => {
-            const o = fusedBatchNorm(xx, gg, bb, eps, { training: true });
-            tf.dispose([o.mean!, o.variance!]);
-            return tf.sum(tf.mul(o.y, g));
-          })
-        )([x, gm, bt]);
-        return [out.y, out.mean!, out.variance!, ...grads];
-      });
-      const keys = rec.keys.filter((k) => k.startsWith("merba_bn") || k.startsWith("merba_ln_dbeta"));
-      assert.deepEqual(keys, [
-        "merba_bn_stats",
-        "merba_bn_forward",
-        "merba_bn_stats",
-        "merba_bn_forward",
-        "merba_bn_dgamma",
-        "merba_ln_dbeta",
-        "merba_bn_dx",
-      ], `programs for ${shape}`);
-      const [y, mean, vr, dx, dg, db] = await Promise.all(
-        rec.result.map((t) => t.data() as Promise<Float32Array>),
+      const [y, mean, vr, dx, dg, db] = await runRecorded(
+        `${shape}`,
+        ["merba_bn", "merba_ln_dbeta"],
+        [
+          "merba_bn_stats",
+          "merba_bn_forward",
+          "merba_bn_stats",
+          "merba_bn_forward",
+          "merba_bn_dgamma",
+          "merba_ln_dbeta",
+          "merba_bn_dx",
+        ],
+        () => {
+          const out = fusedBatchNorm(x, gm, bt, eps, { training: true });
+          const grads = tf.grads((xx: tf.Tensor, gg: tf.Tensor, bb: tf.Tensor) =>
+            tf.tidy(() => {
+              const o = fusedBatchNorm(xx, gg, bb, eps, { training: true });
+              tf.dispose([o.mean!, o.variance!]);
+              return tf.sum(tf.mul(o.y, g));
+            })
+          )([x, gm, bt]);
+          return [out.y, out.mean!, out.variance!, ...grads];
+        },
       );
-      tf.dispose(rec.result);
-      assert.equal(tf.memory().numTensors, before, "tensors left behind");
       const ref = batchNormRef(xv, gmv, btv, gv, n, c, eps);
       const tol = { atol: 5e-5, rtol: 1e-4 };
       assertClose(y, ref.y, { ...tol, what: `y ${shape}` });
@@ -623,23 +631,18 @@ Deno.test({
       const x = tf.tensor3d(xv, [b, l, c]);
       const w = tf.tensor4d(wv, [1, k, c, 1]);
       const g = tf.tensor3d(gv, [b, l, c]);
-      const before = tf.memory().numTensors;
-      const rec = recordWebGPUPrograms(() => [
-        fusedDepthwiseConv1d(x, w),
-        ...tf.grads((xx: tf.Tensor, ww: tf.Tensor) => tf.sum(tf.mul(fusedDepthwiseConv1d(xx, ww), g)))([
-          x,
-          w,
-        ]),
-      ]);
-      assert.deepEqual(rec.keys.filter((key) => key.startsWith("merba_dwconv")), [
-        "merba_dwconv",
-        "merba_dwconv",
-        "merba_dwconv_dx",
-        "merba_dwconv_dw",
-      ]);
-      const [y, dx, dw] = await Promise.all(rec.result.map((t) => t.data() as Promise<Float32Array>));
-      tf.dispose(rec.result);
-      assert.equal(tf.memory().numTensors, before, "tensors left behind");
+      const [y, dx, dw] = await runRecorded(
+        `dwconv [${b}, ${l}, ${c}] k ${k}`,
+        ["merba_dwconv"],
+        ["merba_dwconv", "merba_dwconv", "merba_dwconv_dx", "merba_dwconv_dw"],
+        () => [
+          fusedDepthwiseConv1d(x, w),
+          ...tf.grads((xx: tf.Tensor, ww: tf.Tensor) => tf.sum(tf.mul(fusedDepthwiseConv1d(xx, ww), g)))([
+            x,
+            w,
+          ]),
+        ],
+      );
       // float64 reference
       const yr = new Float64Array(b * l * c), ya = new Float64Array(b * l * c);
       const dxr = new Float64Array(b * l * c), dxa = new Float64Array(b * l * c);
@@ -707,20 +710,15 @@ Deno.test({
       const x = tf.tensor4d(xv, [b, h, w, ci]);
       const k = tf.tensor4d(kv, [3, 3, ci, co]);
       const g = tf.tensor4d(gv, [b, ho, wo, co]);
-      const before = tf.memory().numTensors;
-      const rec = recordWebGPUPrograms(() => [
-        fusedConv3x3(x, k, s),
-        ...tf.grads((xx: tf.Tensor, kk: tf.Tensor) => tf.sum(tf.mul(fusedConv3x3(xx, kk, s), g)))([x, k]),
-      ]);
-      assert.deepEqual(rec.keys.filter((key) => key.startsWith("merba_conv3")), [
-        "merba_conv3",
-        "merba_conv3",
-        "merba_conv3_dx",
-        "merba_conv3_dk",
-      ]);
-      const [y, dx, dk] = await Promise.all(rec.result.map((t) => t.data() as Promise<Float32Array>));
-      tf.dispose(rec.result);
-      assert.equal(tf.memory().numTensors, before, "tensors left behind");
+      const [y, dx, dk] = await runRecorded(
+        `conv3 [${b}, ${h}, ${w}, ${ci}]→${co} s${s}`,
+        ["merba_conv3"],
+        ["merba_conv3", "merba_conv3", "merba_conv3_dx", "merba_conv3_dk"],
+        () => [
+          fusedConv3x3(x, k, s),
+          ...tf.grads((xx: tf.Tensor, kk: tf.Tensor) => tf.sum(tf.mul(fusedConv3x3(xx, kk, s), g)))([x, k]),
+        ],
+      );
       const yr = new Float64Array(y.length), ya = new Float64Array(y.length);
       const dxr = new Float64Array(xv.length), dxa = new Float64Array(xv.length);
       const dkr = new Float64Array(kv.length), dka = new Float64Array(kv.length);
