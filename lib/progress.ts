@@ -22,7 +22,8 @@ export function formatDuration(ms: number): string {
 /**
  * Renders one progress line (pure; no I/O).
  *
- * ETA = elapsed / done · (total − done), i.e. the mean rate so far.
+ * ETA = elapsed / (done − skipped) · (total − done), i.e. the mean rate so far; `skipped` steps (work found
+ * already done, such as resumed folds) count as done but not towards the rate.
  *
  * @example
  * ```ts
@@ -38,13 +39,19 @@ export function renderProgress(
   done: number,
   total: number,
   elapsedMs: number,
-  { width = 30, label = "", detail = "" }: { width?: number; label?: string; detail?: string } = {},
+  { width = 30, label = "", detail = "", skipped = 0 }: {
+    width?: number;
+    label?: string;
+    detail?: string;
+    skipped?: number;
+  } = {},
 ): string {
   const frac = total > 0 ? Math.min(1, Math.max(0, done / total)) : 1;
   const filled = Math.round(frac * width);
   const bar = `[${"#".repeat(filled)}${".".repeat(width - filled)}]`;
-  const rate = elapsedMs > 0 ? done / (elapsedMs / 1000) : 0;
-  const eta = done > 0 ? (elapsedMs / done) * (total - done) : NaN;
+  const worked = Math.max(0, done - skipped);
+  const rate = elapsedMs > 0 ? worked / (elapsedMs / 1000) : 0;
+  const eta = worked > 0 ? (elapsedMs / worked) * (total - done) : NaN;
   const parts = [
     label,
     bar,
@@ -91,6 +98,7 @@ export interface ProgressBarOptions {
 export class ProgressBar {
   readonly total: number;
   private done = 0;
+  private skipped = 0;
   private readonly start: number;
   private lastDraw = -Infinity;
   private lastDecile = -1;
@@ -127,6 +135,7 @@ export class ProgressBar {
         width: this.opts.width,
         label: this.opts.label,
         detail,
+        skipped: this.skipped,
       });
     if (this.tty) {
       if (t - this.lastDraw >= this.opts.minIntervalMs || this.done === this.total) {
@@ -147,6 +156,15 @@ export class ProgressBar {
     this.update(this.done + n, detail);
   }
 
+  /**
+   * Adds `n` steps that were already done (resumed work): they fill the bar but do not count towards the
+   * rate, so the ETA stays that of the work still to do.
+   */
+  skip(n: number, detail = ""): void {
+    this.skipped += Math.max(0, Math.min(n, this.total - this.done));
+    this.update(this.done + n, detail);
+  }
+
   /** Draws the final state and ends the line. Safe to call twice. */
   finish(detail = ""): void {
     if (this.finished) return;
@@ -156,6 +174,7 @@ export class ProgressBar {
       width: this.opts.width,
       label: this.opts.label,
       detail,
+      skipped: this.skipped,
     });
     if (this.tty) this.write(`\r\x1b[2K${line}\n`);
     else if (this.lastDecile < 10 || detail) this.write(`${line}\n`);

@@ -59,3 +59,21 @@ Deno.test("ProgressBar: one line per 10% off a terminal, rate-limited redraws on
   assert.ok(tty.out[tty.out.length - 1].endsWith("\n"));
   assert.throws(() => new ProgressBar(-1), RangeError);
 });
+
+Deno.test("ProgressBar.skip: resumed work fills the bar but not the rate, so the ETA is the remaining work's", () => {
+  // 30 of 100 done before the run (resumed), then 10 in 20 s: rate 0.5/s, ETA = 20/10 · 60 = 120 s.
+  assert.equal(
+    renderProgress(40, 100, 20_000, { width: 10, skipped: 30 }),
+    "[####......]   40/100  40.0%  0.5/s  elapsed 20s  ETA 2m00s",
+  );
+  let t = 0;
+  const log = sink(false);
+  const bar = new ProgressBar(10, { sink: log, now: () => t, width: 10 });
+  bar.skip(4, "resumed");
+  t += 4_000;
+  bar.tick(2, "trained");
+  // 6 of 10 after 4 s, 2 of them trained: 0.5/s, ETA 4 / 2 · 4 = 8 s (not 4 / 6 · 4 ≈ 3 s)
+  assert.match(log.out[log.out.length - 1], /6\/10 {2}60\.0% {2}0\.5\/s {2}elapsed 4s {2}ETA 8s {2}trained/);
+  bar.skip(100);
+  assert.match(log.out[log.out.length - 1], /10\/10 {2}100\.0% {2}0\.5\/s .*done/);
+});

@@ -65,7 +65,8 @@ train options:
   --backend NAME          cpu | webgpu | wasm | auto (default: MERBA_BACKEND or auto = webgpu on a
                           hardware GPU, else cpu; a software WebGPU adapter is skipped)
   --quiet                 no progress bar
-  --jobs N                run N shards as parallel processes (one core each) into DIR/shard-i, then merge
+  --jobs N                run N shards as parallel processes (one core each) into DIR/shard-i, then merge;
+                          their fold lines come through prefixed [shard i/N], under one bar over all folds
 `;
 
 function emaDecay(v: string): number {
@@ -184,7 +185,9 @@ export async function trainCommand(args: string[]): Promise<number> {
     if (values.shard) {
       throw new UsageError("--jobs and --shard exclude each other (--jobs makes the shards itself)");
     }
-    return await parallelJobs(args, jobs, values.out);
+    const ds = await loadDatasetArg(values.dataset, values.protocol);
+    const count = selectFolds(losoSplits(ds.subjects), { folds: parseFolds(values.folds) }).length;
+    return await parallelJobs(args, jobs, values.out, { folds: count, quiet: values.quiet });
   }
   const info = await initBackend({ backend: values.backend as BackendName | undefined, quiet: values.quiet });
   const ds = await loadDatasetArg(values.dataset, values.protocol);
@@ -203,9 +206,7 @@ export async function trainCommand(args: string[]): Promise<number> {
       ? false as const
       : { hflip: 0.5, translate: num("translate", values.translate, 0, { int: true, min: 0 }) },
   };
-  const folds = values.folds?.split(",").map((s) => s.trim()).filter((s) => s !== "").map((s) =>
-    /^\d+$/.test(s) ? Number(s) : s
-  );
+  const folds = parseFolds(values.folds);
   const model = merbaFactory(
     values.config,
     parseOverrides(values.set),
@@ -246,7 +247,11 @@ export async function trainCommand(args: string[]): Promise<number> {
       bar?.update(Math.min(done, total), `${current} ep ${s.epoch} loss ${s.loss.toFixed(3)}`);
     },
     onFoldEnd: ({ record: r, resumed, position, count }) => {
-      if (resumed) done += stepsPerFold(chosen[position]) * (values.eval === "innerVal" ? 2 : 1);
+      if (resumed) {
+        const n = stepsPerFold(chosen[position]) * (values.eval === "innerVal" ? 2 : 1);
+        done += n;
+        bar?.skip(n);
+      }
       const acc = r.yTrue.filter((y, i) => y === r.yPred[i]).length / r.yTrue.length;
       const msg = `fold ${r.fold} (${r.subject}) ${position + 1}/${count}${resumed ? " [resumed]" : ""}: ` +
         `${r.yTrue.length} test samples, accuracy ${acc.toFixed(3)}, ${r.seconds.toFixed(1)} s`;
@@ -257,6 +262,13 @@ export async function trainCommand(args: string[]): Promise<number> {
   bar?.finish();
   console.log(summaryMarkdown(res));
   return 0;
+}
+
+/** `--folds 3,7,sub12`: fold indices as numbers, subject keys as strings; undefined without the option. */
+function parseFolds(arg: string | undefined): (number | string)[] | undefined {
+  return arg?.split(",").map((s) => s.trim()).filter((s) => s !== "").map((s) =>
+    /^\d+$/.test(s) ? Number(s) : s
+  );
 }
 
 /** Removes `--jobs N` / `--jobs=N` and `--out X` / `--out=X` from an argument list. */
@@ -274,25 +286,64 @@ function withoutArgs(args: string[], names: string[]): string[] {
   return out;
 }
 
+/** A child's per-fold line (`fold 3 (sub04) 2/7: …`, `… [resumed]: …`), as `trainCommand` prints it. */
+const FOLD_LINE = /^fold \d+ \(.*\) \d+\/\d+( \[resumed\])?: /;
+
+/** Calls `onLine` for every line of a byte stream (the last one too if it lacks a newline). */
+async function forEachLine(
+  stream: ReadableStream<Uint8Array>,
+  onLine: (line: string) => void,
+): Promise<void> {
+  let rest = "";
+  for await (const chunk of stream.pipeThrough(new TextDecoderStream())) {
+    const parts = (rest + chunk).split("\n");
+    rest = parts.pop()!;
+    for (const p of parts) onLine(p);
+  }
+  if (rest !== "") onLine(rest);
+}
+
 /**
  * `--jobs N`: runs shards 1/N .. N/N as N child processes of this CLI at once (tfjs's cpu backend uses one
  * core per process), each into `<out>/shard-i`, then merges them into `<out>`. Fold records are the same as
  * in a single-process run (fold seeds do not depend on the shard), so the merged result is too.
+ *
+ * Progress: the children's lines come through prefixed `[shard i/N]`; unless `quiet`, one bar over all
+ * `folds` shows the folds finished and the ETA (resumed folds fill the bar without counting towards the rate).
  */
-async function parallelJobs(args: string[], jobs: number, out: string): Promise<number> {
+async function parallelJobs(
+  args: string[],
+  jobs: number,
+  out: string,
+  { folds, quiet }: { folds: number; quiet: boolean },
+): Promise<number> {
   const base = withoutArgs(args, ["jobs", "out"]);
   const script = new URL(import.meta.url).pathname;
   const dirs = Array.from({ length: jobs }, (_, i) => `${out}/shard-${i + 1}`);
   console.error(`merba train: ${jobs} parallel shard processes into ${dirs.join(", ")}`);
   const t0 = performance.now();
+  const bar = quiet ? null : new ProgressBar(Math.max(1, folds), { label: "LOSO folds" });
   const children = dirs.map((dir, i) =>
     new Deno.Command(Deno.execPath(), {
       args: ["run", "-A", script, "train", ...base, "--shard", `${i + 1}/${jobs}`, "--out", dir, "--quiet"],
       stdout: "null",
-      stderr: "inherit",
+      stderr: "piped",
     }).spawn()
   );
+  const relayed = children.map((c, i) =>
+    forEachLine(c.stderr, (line) => {
+      if (line.trim() === "") return;
+      const fold = FOLD_LINE.exec(line);
+      const text = `[shard ${i + 1}/${jobs}] ${line}`;
+      console.error(bar && Deno.stderr.isTerminal() ? `\n${text}` : text);
+      if (!bar || !fold) return;
+      if (fold[1]) bar.skip(1, line.slice(0, line.indexOf(":")));
+      else bar.tick(1, line.slice(0, line.indexOf(":")));
+    })
+  );
   const codes = (await Promise.all(children.map((c) => c.status))).map((s) => s.code);
+  await Promise.all(relayed);
+  bar?.finish();
   const bad = codes.findIndex((c) => c !== 0);
   if (bad >= 0) {
     console.error(

@@ -115,8 +115,18 @@ Deno.test("cli train on a dataset file: one process and --jobs 2 give the same p
   assert.deepEqual(b.metrics, a.metrics);
   assert.deepEqual(b.coarseMetrics, a.coarseMetrics);
   assert.equal(b.spec.key, a.spec.key);
-  // a second call resumes every fold instead of training again
+  // each shard's fold lines come through the parent, prefixed with the shard
+  assert.equal((par.err.match(/^\[shard [12]\/2\] fold \d \(/gm) ?? []).length, 4, par.err);
+  // a second call resumes every fold instead of training again, in one process or with --jobs (with its bar)
   const again = await capture(() => main(["train", ...args, "--save-weights", "--out", join(dir, "one")]));
   assert.equal((again.err.match(/\[resumed\]/g) ?? []).length, 4);
+  const loud = args.filter((a) => a !== "--quiet");
+  const parAgain = await capture(() => main(["train", ...loud, "--jobs", "2", "--out", join(dir, "par")]));
+  assert.equal(parAgain.code, 0, parAgain.err);
+  assert.equal(
+    (parAgain.err.match(/^\[shard [12]\/2\] fold \d .*\[resumed\]/gm) ?? []).length,
+    4,
+    parAgain.err,
+  );
   await Deno.remove(dir, { recursive: true });
 });
