@@ -161,6 +161,7 @@ export async function initBackend(
   const ok = await tf.setBackend(name);
   if (!ok) throw new Error(`initBackend: tf.setBackend("${name}") failed`);
   await tf.ready();
+  if (name === "cpu") silenceTfjsNodeBanner();
   // failed webgpu kernels are reported as device events only: print them and let trainModel stop on them
   watchActiveWebGPUDevice();
   const wantMatmul = options.wasmMatmul ?? Deno.env.get("MERBA_WASM_MATMUL") !== "0";
@@ -181,6 +182,17 @@ export async function initBackend(
     );
   }
   return current;
+}
+
+/**
+ * tfjs-backend-cpu 4.22 prints a banner recommending tfjs-node on its first tensor when it sees Node's
+ * globals, which Deno provides; tfjs-node does not run under Deno, so the advice only clutters notebook
+ * outputs and logs. The banner is gated by the backend's `firstUse` flag, which this clears (nothing else
+ * reads it).
+ */
+function silenceTfjsNodeBanner(): void {
+  const be = tf.findBackend("cpu") as unknown as { firstUse?: unknown } | null;
+  if (be && be.firstUse === true) be.firstUse = false;
 }
 
 /** The last result of {@link initBackend}, or undefined before the first call. */
