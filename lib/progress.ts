@@ -19,6 +19,14 @@ export function formatDuration(ms: number): string {
   return `${Math.floor(s / 3600)}h${String(Math.floor((s % 3600) / 60)).padStart(2, "0")}m`;
 }
 
+/** Steps per second as `12/s` or `3.1/s`; slow rates (under 0.1/s, such as LOSO folds) per minute or hour. */
+function formatRate(perSecond: number): string {
+  if (perSecond === 0 || perSecond >= 0.1) {
+    return `${perSecond >= 10 ? perSecond.toFixed(0) : perSecond.toFixed(1)}/s`;
+  }
+  return perSecond * 60 >= 0.1 ? `${(perSecond * 60).toFixed(1)}/min` : `${(perSecond * 3600).toFixed(1)}/h`;
+}
+
 /**
  * Renders one progress line (pure; no I/O).
  *
@@ -57,7 +65,7 @@ export function renderProgress(
     bar,
     `${String(done).padStart(String(total).length)}/${total}`,
     `${(frac * 100).toFixed(1)}%`,
-    `${rate >= 10 ? rate.toFixed(0) : rate.toFixed(1)}/s`,
+    formatRate(rate),
     `elapsed ${formatDuration(elapsedMs)}`,
     done >= total ? "done" : `ETA ${formatDuration(eta)}`,
     detail,

@@ -19,7 +19,10 @@ Deno.test("formatDuration and renderProgress", () => {
     renderProgress(250, 250, 60_000, { width: 4 }),
     /^\[####\] {2}250\/250 {2}100\.0% {2}4\.2\/s {2}elapsed 1m00s {2}done$/,
   );
-  assert.match(renderProgress(0, 10, 0, { width: 4 }), /ETA \?$/);
+  assert.match(renderProgress(0, 10, 0, { width: 4 }), /0\.0\/s {2}elapsed 0ms {2}ETA \?$/);
+  // slow steps (LOSO folds): 68 folds in 50 min is 1.4/min; 3 in 5 h 0.6/h
+  assert.match(renderProgress(68, 100, 3_000_000, { width: 4 }), / 1\.4\/min {2}elapsed 50m00s/);
+  assert.match(renderProgress(3, 10, 18_000_000, { width: 4 }), / 0\.6\/h {2}elapsed 5h00m/);
   assert.match(renderProgress(0, 0, 5, { width: 2 }), /^\[##\] {2}0\/0 {2}100\.0%/);
 });
 
