@@ -319,7 +319,9 @@ export function summaryMarkdown(r: LosoResults): string {
     `**Protocol.** ${r.protocol}`,
     "",
     `Folds: ${r.foldsDone.length}/${r.foldsTotal}${
-      r.complete ? " (complete)" : " (PARTIAL: merge the other shards)"
+      r.complete
+        ? " (complete)"
+        : " (PARTIAL: the metrics pool these folds only; a --folds selection, or merge the other shards)"
     }. ` +
     `Seed ${r.spec.seed}. Run key \`${r.spec.key}\`.`,
     "",
