@@ -113,6 +113,7 @@ export class ProgressBar {
   private readonly opts: Required<Omit<ProgressBarOptions, "sink">> & { sink: ProgressSink };
   private readonly tty: boolean;
   private finished = false;
+  private lastDetail = "";
 
   constructor(total: number, opts: ProgressBarOptions = {}) {
     if (!Number.isInteger(total) || total < 0) {
@@ -137,6 +138,7 @@ export class ProgressBar {
   /** Sets the number of finished steps and redraws (rate-limited); `detail` is shown at the end. */
   update(done: number, detail = ""): void {
     this.done = Math.min(done, this.total);
+    this.lastDetail = detail;
     const t = this.opts.now();
     const line = () =>
       renderProgress(this.done, this.total, t - this.start, {
@@ -162,6 +164,25 @@ export class ProgressBar {
   /** Adds `n` finished steps. */
   tick(n = 1, detail = ""): void {
     this.update(this.done + n, detail);
+  }
+
+  /** True when the bar redraws one line of a terminal (`\r`), false when it prints a line per 10 %. */
+  get terminal(): boolean {
+    return this.tty;
+  }
+
+  /**
+   * Prints `line` above the bar: on a terminal the bar's line is cleared, the text written on it and the bar
+   * drawn again below; elsewhere the text is written as a line of its own.
+   */
+  log(line: string): void {
+    if (!this.tty || this.finished) {
+      this.write(`${line}\n`);
+      return;
+    }
+    this.write(`\r\x1b[2K${line}\n`);
+    this.lastDraw = -Infinity;
+    this.update(this.done, this.lastDetail);
   }
 
   /**

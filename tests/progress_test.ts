@@ -80,3 +80,23 @@ Deno.test("ProgressBar.skip: resumed work fills the bar but not the rate, so the
   bar.skip(100);
   assert.match(log.out[log.out.length - 1], /10\/10 {2}100\.0% {2}0\.5\/s .*done/);
 });
+
+Deno.test("ProgressBar.log: on a terminal the text replaces the bar's line and the bar is drawn again below", () => {
+  let t = 0;
+  const tty = sink(true);
+  const bar = new ProgressBar(4, { sink: tty, now: () => t, width: 4 });
+  assert.equal(bar.terminal, true);
+  t = 1000;
+  bar.tick(1, "fold 0");
+  tty.out.length = 0;
+  bar.log("fold 0: accuracy 1.000");
+  assert.equal(tty.out[0], "\r\x1b[2Kfold 0: accuracy 1.000\n");
+  // redrawn at once, with the same detail
+  assert.ok(tty.out[1].startsWith("\r\x1b[2K[#...]  1/4"), tty.out[1]);
+  assert.ok(tty.out[1].endsWith("  fold 0"), tty.out[1]);
+  const log = sink(false);
+  const plain = new ProgressBar(4, { sink: log });
+  assert.equal(plain.terminal, false);
+  plain.log("a line");
+  assert.deepEqual(log.out, ["a line\n"]);
+});

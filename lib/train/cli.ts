@@ -255,7 +255,7 @@ export async function trainCommand(args: string[]): Promise<number> {
       const acc = r.yTrue.filter((y, i) => y === r.yPred[i]).length / r.yTrue.length;
       const msg = `fold ${r.fold} (${r.subject}) ${position + 1}/${count}${resumed ? " [resumed]" : ""}: ` +
         `${r.yTrue.length} test samples, accuracy ${acc.toFixed(3)}, ${r.seconds.toFixed(1)} s`;
-      if (bar) console.error(`\n${msg}`);
+      if (bar?.terminal) bar.log(msg);
       else console.error(msg);
     },
   });
@@ -334,11 +334,15 @@ async function parallelJobs(
     forEachLine(c.stderr, (line) => {
       if (line.trim() === "") return;
       const fold = FOLD_LINE.exec(line);
+      // count first: the bar that log() draws again below the line then shows the new count
+      if (bar && fold) {
+        const what = line.slice(0, line.indexOf(":"));
+        if (fold[1]) bar.skip(1, what);
+        else bar.tick(1, what);
+      }
       const text = `[shard ${i + 1}/${jobs}] ${line}`;
-      console.error(bar && Deno.stderr.isTerminal() ? `\n${text}` : text);
-      if (!bar || !fold) return;
-      if (fold[1]) bar.skip(1, line.slice(0, line.indexOf(":")));
-      else bar.tick(1, line.slice(0, line.indexOf(":")));
+      if (bar?.terminal) bar.log(text);
+      else console.error(text);
     })
   );
   const codes = (await Promise.all(children.map((c) => c.status))).map((s) => s.code);
