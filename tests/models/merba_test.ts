@@ -335,7 +335,9 @@ Deno.test({
 Deno.test("wasm backend: a training step runs and matches the cpu loss", async () => {
   await import("@tensorflow/tfjs-backend-wasm");
   const lossOn = async (backend: string) => {
-    await tf.setBackend(backend);
+    // setBackend resolves to false when a backend fails to start; without this check the step would run on
+    // the previous backend and fail far from the cause
+    ok(await tf.setBackend(backend), `tfjs backend ${backend} did not start (see the message above)`);
     await tf.ready();
     const m = createMerba("merba-test", { seed: 13 });
     const x = rand([2, 16, 16, 3], 14);
