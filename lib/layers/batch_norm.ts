@@ -11,6 +11,7 @@
 import * as tf from "@tensorflow/tfjs";
 import { type LayerVariable, MerbaLayer, type MerbaLayerArgs, oneTensor } from "./base.ts";
 import { fusedBatchNorm } from "./fused.ts";
+import { cachedScalar } from "../ops/constants.ts";
 
 /** Arguments of {@link BatchNorm}. */
 export interface BatchNormArgs extends MerbaLayerArgs {
@@ -77,9 +78,11 @@ export class BatchNorm extends MerbaLayer {
     // Moving statistics (the loss does not depend on them, so no gradient reaches them).
     tf.tidy(() => {
       const m = this.momentum;
-      const unbiased = tf.mul(variance!, n > 1 ? n / (n - 1) : 1);
-      this.movingMean.write(tf.add(tf.mul(this.movingMean.read(), m), tf.mul(mean!, 1 - m)));
-      this.movingVar.write(tf.add(tf.mul(this.movingVar.read(), m), tf.mul(unbiased, 1 - m)));
+      // cached constants: no scalar uploads per step on webgpu (same values as plain numbers)
+      const [cm, c1m] = [cachedScalar(m), cachedScalar(1 - m)];
+      const unbiased = tf.mul(variance!, cachedScalar(n > 1 ? n / (n - 1) : 1));
+      this.movingMean.write(tf.add(tf.mul(this.movingMean.read(), cm), tf.mul(mean!, c1m)));
+      this.movingVar.write(tf.add(tf.mul(this.movingVar.read(), cm), tf.mul(unbiased, c1m)));
     });
     tf.dispose([mean!, variance!]);
     return y;

@@ -17,6 +17,7 @@ import { type LayerVariable, MerbaLayer, type MerbaLayerArgs, oneTensor } from "
 import { checkLinearInit, type LinearInit, linearInitSpec } from "./init.ts";
 import { BatchNorm } from "./batch_norm.ts";
 import { fusedMeanTokens } from "./fused.ts";
+import { cachedScalar, cachedTensor1d, meanAxis, sumAxis } from "../ops/constants.ts";
 
 /** Label hierarchy (same shape as `ClassHierarchy` in lib/data/types.ts). */
 export interface LabelHierarchy {
@@ -193,17 +194,19 @@ export class DualGranularityHead extends MerbaLayer {
     }
     return tf.tidy(() => {
       const y = yFine.toInt();
-      const w = opts.classWeights ? tf.gather(tf.tensor1d(opts.classWeights), y) : null;
+      // constants and reductions from ops/constants.ts: on webgpu nothing is uploaded per step (same values)
+      const w = opts.classWeights ? tf.gather(cachedTensor1d(opts.classWeights), y) : null;
       const ce = (logits: tf.Tensor2D, labels: tf.Tensor1D, k: number) => {
         const hot = tf.oneHot(labels, k);
-        const target = eps > 0 ? tf.add(tf.mul(hot, 1 - eps), eps / k) : hot;
-        const nll = tf.neg(tf.sum(tf.mul(target, tf.logSoftmax(logits)), 1)); // [b]
-        return w ? tf.div(tf.sum(tf.mul(nll, w)), tf.sum(w)) : tf.mean(nll);
+        const target = eps > 0 ? tf.add(tf.mul(hot, cachedScalar(1 - eps)), cachedScalar(eps / k)) : hot;
+        const nll = tf.neg(sumAxis(tf.mul(target, tf.logSoftmax(logits)), 1)); // [b]
+        return w ? tf.div(sumAxis(tf.mul(nll, w), null), sumAxis(w, null)) : meanAxis(nll, null);
       };
       let loss = ce(out.fine, y, kf);
       if (out.coarse && this.coarseLossWeight !== 0) {
-        const yc = tf.gather(tf.tensor1d(this.classes.fineToCoarse, "int32"), y) as tf.Tensor1D;
-        loss = tf.add(loss, tf.mul(this.coarseLossWeight, ce(out.coarse, yc, this.classes.coarse.length)));
+        const yc = tf.gather(cachedTensor1d(this.classes.fineToCoarse, "int32"), y) as tf.Tensor1D;
+        const coarse = ce(out.coarse, yc, this.classes.coarse.length);
+        loss = tf.add(loss, tf.mul(cachedScalar(this.coarseLossWeight), coarse));
       }
       return loss as tf.Scalar;
     });

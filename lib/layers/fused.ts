@@ -24,6 +24,7 @@ import {
   matmulRowsWasm,
   wasmMatmulEnabled,
 } from "./fused_matmul.ts";
+import { meanAxis } from "../ops/constants.ts";
 import {
   attentionBackwardSimd,
   attentionForwardSimd,
@@ -686,7 +687,7 @@ export function fusedSoftmax(x: tf.Tensor): tf.Tensor {
 /** Mean over the middle axis: `x [b, l, c]` → `[b, c]`. */
 export function fusedMeanTokens(x: tf.Tensor): tf.Tensor2D {
   const [b, l, c] = x.shape;
-  if (!jsKernels()) return tf.mean(x, 1) as tf.Tensor2D;
+  if (!jsKernels()) return meanAxis(x, 1) as tf.Tensor2D;
   const f = tf.customGrad(
     ((xx: tf.Tensor) => {
       const xv = vals(xx);

@@ -25,6 +25,7 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
+import { cachedScalar } from "../ops/constants.ts";
 import { selectiveScan } from "../ops/selective_scan.ts";
 import { applyIndexMap, applyIndexMaps, cachedIndexMap } from "../ops/windows.ts";
 import {
@@ -125,7 +126,7 @@ export function mergeOrders(ys: tf.Tensor[], merge: ScanMerge, logits: tf.Tensor
     return tf.addN(ys.map((y, i) => tf.mul(y, w[i])));
   }
   const s = tf.addN(ys);
-  return merge === "sum" ? s : tf.mul(s, 1 / k);
+  return merge === "sum" ? s : tf.mul(s, cachedScalar(1 / k));
 }
 
 // ---- index maps (built once per shape; see ops/windows.ts) ----
