@@ -65,8 +65,9 @@ train options:
   --backend NAME          cpu | webgpu | wasm | auto (default: MERBA_BACKEND or auto = webgpu on a
                           hardware GPU, else cpu; a software WebGPU adapter is skipped)
   --quiet                 no progress bar
-  --jobs N                run N shards as parallel processes (one core each) into DIR/shard-i, then merge;
-                          their fold lines come through prefixed [shard i/N], under one bar over all folds
+  --jobs N|auto           run N shards as parallel processes (one core each) into DIR/shard-i, then merge;
+                          their fold lines come through prefixed [shard i/N], under one bar over all folds;
+                          auto = one per CPU core; never more than the folds selected
 `;
 
 function emaDecay(v: string): number {
@@ -180,14 +181,23 @@ export async function trainCommand(args: string[]): Promise<number> {
   if (values.tta !== "none" && values.tta !== "hflip") {
     throw new UsageError(`--tta ${values.tta}: expected none or hflip`);
   }
-  const jobs = num("jobs", values.jobs, 1, { int: true, min: 1 });
+  let jobs = values.jobs === "auto"
+    ? navigator.hardwareConcurrency
+    : num("jobs", values.jobs, 1, { int: true, min: 1 });
   if (jobs > 1) {
     if (values.shard) {
       throw new UsageError("--jobs and --shard exclude each other (--jobs makes the shards itself)");
     }
     const ds = await loadDatasetArg(values.dataset, values.protocol);
     const count = selectFolds(losoSplits(ds.subjects), { folds: parseFolds(values.folds) }).length;
-    return await parallelJobs(args, jobs, values.out, { folds: count, quiet: values.quiet });
+    // a shard without folds would fail, and with it the merge: never more processes than folds
+    if (jobs > count) {
+      console.error(`merba train: --jobs ${values.jobs}: ${count} fold(s) selected, so ${count} process(es)`);
+      jobs = count;
+    }
+    if (jobs > 1) {
+      return await parallelJobs(args, jobs, values.out, { folds: count, quiet: values.quiet });
+    }
   }
   const info = await initBackend({ backend: values.backend as BackendName | undefined, quiet: values.quiet });
   const ds = await loadDatasetArg(values.dataset, values.protocol);

@@ -128,5 +128,28 @@ Deno.test("cli train on a dataset file: one process and --jobs 2 give the same p
     4,
     parAgain.err,
   );
+  // more processes than folds: one per fold (an empty shard used to fail the run and its merge)
+  const two = ["--folds", "0,2"];
+  const capped = await capture(() =>
+    main(["train", ...args, ...two, "--jobs", "5", "--out", join(dir, "capped")])
+  );
+  assert.equal(capped.code, 0, capped.err);
+  assert.match(capped.err, /--jobs 5: 2 fold\(s\) selected, so 2 process\(es\)/);
+  assert.match(capped.err, /merged 2\/4 folds/);
+  assert.equal((capped.err.match(/^\[shard [12]\/2\] fold [02] \(/gm) ?? []).length, 2, capped.err);
+  const c = JSON.parse(await Deno.readTextFile(join(dir, "capped", "results.json")));
+  assert.deepEqual(c.foldsDone, [0, 2]);
+  // --jobs auto: one process per core, capped the same way (one fold selected: no shards at all)
+  const auto = await capture(() =>
+    main(["train", ...args, "--folds", "1", "--jobs", "auto", "--out", join(dir, "auto")])
+  );
+  assert.equal(auto.code, 0, auto.err);
+  if (navigator.hardwareConcurrency > 1) {
+    assert.match(auto.err, /--jobs auto: 1 fold\(s\) selected, so 1 process/);
+  }
+  assert.deepEqual(JSON.parse(await Deno.readTextFile(join(dir, "auto", "results.json"))).foldsDone, [1]);
+  const bad = await capture(() => main(["train", ...args, "--jobs", "many", "--out", join(dir, "bad")]));
+  assert.equal(bad.code, 2);
+  assert.match(bad.err, /--jobs many: expected an integer >= 1/);
   await Deno.remove(dir, { recursive: true });
 });
