@@ -331,6 +331,7 @@ export {
   poolFolds,
   protocolStatement,
   readAllFolds,
+  RunDirError,
   summaryMarkdown,
   writeResults,
 } from "./lib/train/results.ts";

@@ -15,7 +15,7 @@
  */
 import { parseArgs } from "node:util";
 import { type BackendName, initBackend } from "../backend.ts";
-import type { FlowDataset } from "../data/types.ts";
+import { DatasetError, type FlowDataset } from "../data/types.ts";
 import { loadSyntheticDefault } from "../data/synthetic.ts";
 import { loadFlowDataset } from "../data/cache.ts";
 import type { MerbaOverrides } from "../models/config.ts";
@@ -24,7 +24,8 @@ import { merbaFactory } from "./merba_factory.ts";
 import { saveMerba } from "../models/io.ts";
 import type { MerbaModel } from "../models/merba.ts";
 import { ProgressBar } from "../progress.ts";
-import { mergeRuns, summaryMarkdown } from "./results.ts";
+import { mergeRuns, RunDirError, summaryMarkdown } from "./results.ts";
+import { WebGPUValidationError } from "../ops/webgpu_errors.ts";
 import { TrainingDivergedError } from "./trainer.ts";
 import { losoSplits, selectFolds } from "../data/loso.ts";
 
@@ -419,6 +420,11 @@ export async function main(argv: string[]): Promise<number> {
     if (e instanceof TrainingDivergedError) {
       console.error(`\nerror: ${e.message}`);
       return 3;
+    }
+    // bad input files, unusable run directories, a failed GPU kernel: the message says what and where; no stack
+    if (e instanceof DatasetError || e instanceof RunDirError || e instanceof WebGPUValidationError) {
+      console.error(`error: ${e.message}`);
+      return 1;
     }
     if (
       e instanceof UsageError || (e instanceof TypeError && /parseArgs|option/i.test(e.message)) ||

@@ -178,6 +178,14 @@ export function specKey(spec: Omit<RunSpec, "key">): string {
   return stableHash(rest);
 }
 
+/**
+ * A run directory that cannot be used as asked: a missing or unreadable `run.json` / fold record, a
+ * directory holding a different run, or shards that disagree. The message names the path and what to do.
+ */
+export class RunDirError extends Error {
+  override name = "RunDirError";
+}
+
 /** Path of fold k's record inside a run directory. */
 export function foldPath(dir: string, fold: number): string {
   return join(dir, "folds", `fold-${String(fold).padStart(3, "0")}.json`);
@@ -187,8 +195,12 @@ async function readJson<T>(path: string): Promise<T> {
   try {
     return JSON.parse(await Deno.readTextFile(path)) as T;
   } catch (e) {
-    if (e instanceof Deno.errors.NotFound) throw new Error(`${path}: not found`);
-    throw new Error(`${path}: ${(e as Error).message}`);
+    if (e instanceof Deno.errors.NotFound) {
+      throw new RunDirError(
+        `${path}: not found (is this a merba run directory, made by \`deno task train --out\`?)`,
+      );
+    }
+    throw new RunDirError(`${path}: ${(e as Error).message}`);
   }
 }
 
@@ -196,7 +208,7 @@ async function readJson<T>(path: string): Promise<T> {
  * Writes `run.json` into `dir`, or checks that the one already there has the same key (resuming, or another
  * shard of the same run).
  *
- * @throws {Error} when `dir` holds a different run (names both keys and what to do).
+ * @throws {RunDirError} when `dir` holds a different run (names both keys and what to do).
  */
 export async function ensureRunSpec(dir: string, spec: RunSpec): Promise<void> {
   await Deno.mkdir(join(dir, "folds"), { recursive: true });
@@ -204,7 +216,7 @@ export async function ensureRunSpec(dir: string, spec: RunSpec): Promise<void> {
   try {
     const old = JSON.parse(await Deno.readTextFile(p)) as RunSpec;
     if (old.key !== spec.key) {
-      throw new Error(
+      throw new RunDirError(
         `${p} belongs to a different run (key ${old.key}, this run ${spec.key}): the dataset, model, training ` +
           `options, evaluation or seed differ. Use another --out directory, or delete it to start over.`,
       );
@@ -383,7 +395,8 @@ export async function writeResults(dir: string, r: LosoResults): Promise<void> {
  * @param versions versions to store.
  * @param outDir where to write results.json and summary.md (omit to not write).
  * @returns the pooled results.
- * @throws {Error} when the directories hold different runs, or two shards disagree on a fold.
+ * @throws {RunDirError} when a directory is not a run, the directories hold different runs, or two shards
+ *   disagree on a fold.
  */
 export async function mergeRuns(dirs: string[], versions: Versions, outDir?: string): Promise<LosoResults> {
   if (dirs.length === 0) throw new RangeError("mergeRuns: no directories given");
@@ -392,7 +405,7 @@ export async function mergeRuns(dirs: string[], versions: Versions, outDir?: str
   for (const dir of dirs) {
     const s = await readJson<RunSpec>(join(dir, "run.json"));
     if (spec && s.key !== spec.key) {
-      throw new Error(
+      throw new RunDirError(
         `mergeRuns: ${dir}/run.json is a different run (key ${s.key}) from ${dirs[0]} (key ${spec.key})`,
       );
     }
@@ -400,7 +413,7 @@ export async function mergeRuns(dirs: string[], versions: Versions, outDir?: str
     for (const rec of await readAllFolds(dir)) {
       const prev = byFold.get(rec.fold);
       if (prev && JSON.stringify(prev.rec.yPred) !== JSON.stringify(rec.yPred)) {
-        throw new Error(
+        throw new RunDirError(
           `mergeRuns: fold ${rec.fold} (${rec.subject}) differs between ${prev.dir} and ${dir}`,
         );
       }

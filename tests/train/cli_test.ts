@@ -59,6 +59,34 @@ Deno.test("cli: usage errors exit 2 with a message naming the argument", async (
   assert.equal(r.code, 2);
 });
 
+Deno.test("cli: a missing dataset file or a directory that is not a run exits 1 with the path, no stack", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "merba-cli-err-" });
+  let r = await capture(() => main(["train", "--dataset", join(dir, "nope.mflow"), "--out", dir, "--quiet"]));
+  assert.equal(r.code, 1);
+  assert.match(r.err, /^error: .*nope\.mflow: flow dataset file not found\n$/);
+  r = await capture(() => main(["merge", join(dir, "nothing"), "--out", join(dir, "m")]));
+  assert.equal(r.code, 1);
+  assert.match(r.err, /^error: .*nothing\/run\.json: not found \(is this a merba run directory/);
+  assert.doesNotMatch(r.err, /\n\s+at /, "no stack trace");
+  // --out holding another run: refused, naming both keys
+  const ds = toyDataset();
+  await runLoso(ds, {
+    model: linearFactory,
+    train: { epochs: 1, batchSize: 12, lr: 0.05 },
+    seed: 1,
+    outDir: dir,
+    folds: [0],
+  });
+  const file = join(dir, "toy.mflow");
+  await saveFlowDataset(toyDataset({ subjects: 2, perSubject: 2, size: 28 }), file);
+  r = await capture(() =>
+    main(["train", "--dataset", file, "--config", "merba-test", "--epochs", "1", "--out", dir, "--quiet"])
+  );
+  assert.equal(r.code, 1);
+  assert.match(r.err, /run\.json belongs to a different run \(key .*\): .*Use another --out directory/);
+  await Deno.remove(dir, { recursive: true });
+});
+
 Deno.test("cli merge pools shard directories and flags missing folds", async () => {
   const ds = toyDataset();
   const train = { epochs: 2, batchSize: 12, lr: 0.05 };
