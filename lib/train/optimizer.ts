@@ -17,7 +17,13 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
-import { adamwStepWebGPU, adamwWebGPUApplies, sumOfSquaresWebGPU } from "./optimizer_webgpu.ts";
+import {
+  adamwGroupLayout,
+  adamwGroups,
+  adamwGroupStepWebGPU,
+  adamwWebGPUApplies,
+  sumOfSquaresWebGPU,
+} from "./optimizer_webgpu.ts";
 
 /** Hyper-parameters of {@link AdamW}. */
 export interface AdamWOptions {
@@ -33,7 +39,8 @@ export interface AdamWOptions {
   weightDecay?: number;
   /**
    * On the cpu backend, update each variable in one host loop instead of ≈ 12 tfjs ops (same float32 results,
-   * bit for bit); on webgpu, in two WGSL dispatches over a packed `[m | v]` state (equal to float32 rounding).
+   * bit for bit); on webgpu, in WGSL: one dispatch per group of up to six variables for the moments (packed `[m | v]`
+   * state) and one per variable for the parameter (equal to float32 rounding).
    * Other backends always use the ops. @default true
    */
   fused?: boolean;
@@ -98,16 +105,17 @@ export class AdamW extends tf.Optimizer {
   readonly weightDecay: number;
   /** Variables in state order: decay group first, then noDecay. */
   readonly variables: tf.Variable[];
-  /** Host-loop update on cpu, two-dispatch update on webgpu (see {@link AdamWOptions.fused}). */
+  /** Host-loop update on cpu, grouped WGSL update on webgpu (see {@link AdamWOptions.fused}). */
   readonly fused: boolean;
   private readonly decays: Set<string>;
   private readonly m: tf.Variable[];
   private readonly v: tf.Variable[];
   /**
-   * The fused webgpu update's state, `[m | v]` flat per variable: while set it is the live state and `m`/`v`
-   * are stale (see {@link AdamW.unpack}).
+   * The fused webgpu update's state: per group of variables (`adamwGroups`), their moments packed as
+   * `[m_0 | v_0 | m_1 | v_1 | …]` at `offsets`. While set it is the live state and `m`/`v` are stale (see
+   * {@link AdamW.unpack}).
    */
-  private packed: tf.Variable[] | null = null;
+  private packed: { members: number[]; offsets: number[]; state: tf.Variable }[] | null = null;
   private t = 0;
 
   /**
@@ -246,37 +254,50 @@ export class AdamW extends tf.Optimizer {
   }
 
   /**
-   * The same update on webgpu in two dispatches per variable (`optimizer_webgpu.ts`) instead of ≈ 14 plus
-   * scalar uploads; float32 in the op path's order (equal to it up to float32 rounding, tested). The moments
-   * live packed as `[m | v]` while this path runs.
+   * The same update on webgpu in one dispatch per group of up to six variables (their moments) plus one per
+   * variable (its parameter) — `optimizer_webgpu.ts` — instead of ≈ 14 per variable plus scalar uploads;
+   * float32 in the op path's order (equal to it up to float32 rounding, tested). The moments live packed per
+   * group while this path runs.
    */
   private applyWebGPU(map: tf.NamedTensorMap, scale: number, lr: number, bc1: number, bc2: number): void {
     if (!this.packed) {
-      this.packed = this.variables.map((_, i) =>
-        tf.tidy(() => tf.concat([tf.reshape(this.m[i], [-1]), tf.reshape(this.v[i], [-1])]).variable(false))
-      );
+      this.packed = adamwGroups(this.variables.map((v) => v.size)).map((members) => ({
+        members,
+        offsets: adamwGroupLayout(members.map((i) => this.variables[i].size)).offsets,
+        state: tf.tidy(() =>
+          tf.concat(members.flatMap((i) => [tf.reshape(this.m[i], [-1]), tf.reshape(this.v[i], [-1])]))
+            .variable(false)
+        ),
+      }));
     }
-    const packed = this.packed;
-    this.variables.forEach((theta, i) => {
-      const g = gradientOf(map, theta);
-      if (g == null) return;
-      const decay = this.decays.has(theta.name) ? this.weightDecay : 0;
-      const next = adamwStepWebGPU(theta, g, packed[i], {
-        scale,
-        beta1: this.beta1,
-        beta2: this.beta2,
-        oneMinusBeta1: 1 - this.beta1,
-        oneMinusBeta2: 1 - this.beta2,
-        lrOverBc1: lr / bc1,
-        bc2,
-        epsilon: this.epsilon,
-        keep: 1 - lr * decay,
-        decay: decay > 0,
+    const scalars = {
+      scale,
+      beta1: this.beta1,
+      beta2: this.beta2,
+      oneMinusBeta1: 1 - this.beta1,
+      oneMinusBeta2: 1 - this.beta2,
+      lrOverBc1: lr / bc1,
+      bc2,
+      epsilon: this.epsilon,
+      keep: 1 - lr * this.weightDecay,
+    };
+    for (const { members, state } of this.packed) {
+      const thetas = members.map((i) => this.variables[i]);
+      const grads = thetas.map((theta) => gradientOf(map, theta) ?? null);
+      if (grads.every((g) => g === null)) continue;
+      const next = adamwGroupStepWebGPU(
+        thetas,
+        grads,
+        thetas.map((theta) => this.weightDecay > 0 && this.decays.has(theta.name)),
+        state,
+        scalars,
+      );
+      state.assign(next.state);
+      next.thetas.forEach((p, j) => {
+        if (p) thetas[j].assign(p);
       });
-      packed[i].assign(next[0]);
-      theta.assign(next[1]);
-      tf.dispose(next);
-    });
+      tf.dispose([next.state, ...next.thetas.filter((p) => p !== null)]);
+    }
   }
 
   /** Moves a packed webgpu state back into `m` and `v` (before another path runs or the state is replaced). */
@@ -284,14 +305,17 @@ export class AdamW extends tf.Optimizer {
     const packed = this.packed;
     if (!packed) return;
     this.packed = null;
-    this.variables.forEach((theta, i) => {
-      const n = theta.size;
-      tf.tidy(() => {
-        this.m[i].assign(tf.reshape(tf.slice(packed[i], [0], [n]), theta.shape));
-        this.v[i].assign(tf.reshape(tf.slice(packed[i], [n], [n]), theta.shape));
+    for (const { members, offsets, state } of packed) {
+      members.forEach((i, j) => {
+        const theta = this.variables[i];
+        const n = theta.size;
+        tf.tidy(() => {
+          this.m[i].assign(tf.reshape(tf.slice(state, [offsets[j]], [n]), theta.shape));
+          this.v[i].assign(tf.reshape(tf.slice(state, [offsets[j] + n], [n]), theta.shape));
+        });
       });
-    });
-    tf.dispose(packed);
+    }
+    tf.dispose(packed.map((g) => g.state));
   }
 
   /**
@@ -306,13 +330,18 @@ export class AdamW extends tf.Optimizer {
   /** Reads the optimizer state (step and moments) to host memory, for a checkpoint. */
   async getState(): Promise<AdamWState> {
     if (this.packed) {
-      const both = await Promise.all(this.packed.map((x) => x.data() as Promise<Float32Array>));
-      const sizes = this.variables.map((x) => x.size);
-      return {
-        step: this.t,
-        m: both.map((a, i) => a.slice(0, sizes[i])),
-        v: both.map((a, i) => a.slice(sizes[i], 2 * sizes[i])),
-      };
+      const groups = this.packed;
+      const data = await Promise.all(groups.map((g) => g.state.data() as Promise<Float32Array>));
+      const m: Float32Array[] = [];
+      const v: Float32Array[] = [];
+      groups.forEach(({ members, offsets }, gi) => {
+        members.forEach((i, j) => {
+          const n = this.variables[i].size;
+          m[i] = data[gi].slice(offsets[j], offsets[j] + n);
+          v[i] = data[gi].slice(offsets[j] + n, offsets[j] + 2 * n);
+        });
+      });
+      return { step: this.t, m, v };
     }
     const m = await Promise.all(this.m.map((x) => x.data() as Promise<Float32Array>));
     const v = await Promise.all(this.v.map((x) => x.data() as Promise<Float32Array>));
@@ -341,7 +370,7 @@ export class AdamW extends tf.Optimizer {
       }
     });
     if (this.packed) {
-      tf.dispose(this.packed);
+      tf.dispose(this.packed.map((g) => g.state));
       this.packed = null;
     }
     this.variables.forEach((theta, i) => {
@@ -355,7 +384,7 @@ export class AdamW extends tf.Optimizer {
 
   /** Disposes the moment variables (not the model's variables). */
   override dispose(): void {
-    tf.dispose([...this.m, ...this.v, ...(this.packed ?? [])]);
+    tf.dispose([...this.m, ...this.v, ...(this.packed ?? []).map((g) => g.state)]);
     this.packed = null;
   }
 

@@ -1,7 +1,8 @@
 /**
- * WebGPU kernels for the optimizer step: the AdamW update in two dispatches per variable (both moments over a
- * packed `[m | v]` state, then the parameter) and the sum of squares of many gradients (for the global norm) in
- * one dispatch per group of gradients.
+ * WebGPU kernels for the optimizer step: the AdamW update in one dispatch per group of up to six variables
+ * (both moments of every member over the group's packed `[m | v]` state) plus one per variable (its
+ * parameter), and the sum of squares of many gradients (for the global norm) in one dispatch per group of
+ * gradients.
  *
  * Why: on webgpu the op-by-op AdamW update costs ≈ 14 dispatches per variable (scalar multiplies, adds,
  * square, sqrt, divide) plus a host-to-GPU upload for most scalar operands, and `tf.sum(tf.square(g))` two
@@ -25,6 +26,7 @@
 import * as tf from "@tensorflow/tfjs";
 import "@tensorflow/tfjs-backend-webgpu";
 import type { WebGPUBackend, WebGPUProgram } from "@tensorflow/tfjs-backend-webgpu";
+import { cachedScalar } from "../ops/constants.ts";
 
 const WORKGROUP = 64;
 /** Largest variable one update covers: its packed moments (2n) within 65535 workgroups of {@link WORKGROUP}. */
@@ -33,28 +35,59 @@ const MAX_ELEMENTS = Math.floor((65535 * WORKGROUP) / 2);
 const MAX_SUM_INPUTS = 16;
 const SUM_WORKGROUP = 256;
 
+/** Most variables whose moments one dispatch updates (their gradients and the group state are its inputs). */
+export const ADAMW_GROUP_MAX = 6;
+
 /**
- * Both moments in one dispatch over the packed state `[m | v]` (2n floats): invocation `i < n` writes
- * `m' = m·β1 + g·(1 − β1)`, invocation `n + i` writes `v' = v·β2 + (g·g)·(1 − β2)`; `g` optionally scaled.
+ * Both moments of a group of up to {@link ADAMW_GROUP_MAX} variables in one dispatch, over the group's packed
+ * state: member `j` (size `n_j`) owns `[m_j | v_j]` at float offset `o_j` (`o_0` = 0, consecutive). Invocation
+ * `o_j + e` writes `m' = m·β1 + g·(1 − β1)`, invocation `o_j + n_j + e` writes `v' = v·β2 + (g·g)·(1 − β2)`,
+ * `g = G_j[e]` (optionally scaled); a member without a gradient this step (bit `j` of `has` clear) keeps its
+ * moments.
  */
-class MomentsProgram implements WebGPUProgram {
-  variableNames = ["MV", "G"];
+class GroupMomentsProgram implements WebGPUProgram {
+  variableNames: string[];
   outputShape: number[];
-  shaderKey = "merba_adamw_moments";
+  shaderKey: string;
   dispatchLayout = { x: [0] };
   dispatch: [number, number, number];
   workgroupSize: [number, number, number] = [WORKGROUP, 1, 1];
-  uniforms = "n : i32, scaled : i32, b1 : f32, c1 : f32, b2 : f32, c2 : f32, s : f32,";
-  constructor(n: number) {
-    this.outputShape = [2 * n];
-    this.dispatch = [Math.ceil((2 * n) / WORKGROUP), 1, 1];
+  uniforms: string;
+  constructor(private readonly k: number, total: number) {
+    this.variableNames = ["MV", ...Array.from({ length: k }, (_, j) => `G${j}`)];
+    this.outputShape = [total];
+    this.dispatch = [Math.ceil(total / WORKGROUP), 1, 1];
+    this.shaderKey = `merba_adamw_moments_${k}`;
+    const ns = Array.from({ length: k }, (_, j) => `n${j} : i32,`).join(" ");
+    const os = Array.from({ length: k }, (_, j) => `o${j} : i32,`).join(" ");
+    this.uniforms =
+      `total : i32, has : i32, ${ns} ${os} scaled : i32, b1 : f32, c1 : f32, b2 : f32, c2 : f32, s : f32,`;
   }
   getUserCode(): string {
+    // the member owning `index`: the last one whose offset is <= index
+    const find = Array.from(
+      { length: this.k },
+      (_, j) =>
+        j === 0
+          ? `var slot = 0;\n    var base = uniforms.o0;\n    var n = uniforms.n0;`
+          : `if (index >= uniforms.o${j}) { slot = ${j}; base = uniforms.o${j}; n = uniforms.n${j}; }`,
+    ).join("\n    ");
+    const read = Array.from({ length: this.k }, (_, j) => `if (slot == ${j}) { g = G${j}[e]; }`).join(
+      " else ",
+    );
     return `
   fn main(index : i32) {
-    if (index >= 2 * uniforms.n) { return; }
-    let second = index >= uniforms.n;
-    var g = G[select(index, index - uniforms.n, second)];
+    if (index >= uniforms.total) { return; }
+    ${find}
+    if (((uniforms.has >> u32(slot)) & 1) == 0) {
+      result[index] = MV[index];
+      return;
+    }
+    let local = index - base;
+    let second = local >= n;
+    let e = select(local, local - n, second);
+    var g = 0.0;
+    ${read}
     if (uniforms.scaled == 1) { g = g * uniforms.s; }
     if (second) {
       let a = MV[index] * uniforms.b2;
@@ -69,7 +102,10 @@ class MomentsProgram implements WebGPUProgram {
   }
 }
 
-/** `θ' = θ·keep − (m'·lrc) / (sqrt(v'/bc2) + ε)` from the packed new moments, `keep` only where `decay` = 1. */
+/**
+ * `θ' = θ·keep − (m'·lrc) / (sqrt(v'/bc2) + ε)` from the new moments `[m' | v']` at float offset `off` of a
+ * group state, `keep` only where `decay` = 1.
+ */
 class ParamProgram implements WebGPUProgram {
   variableNames = ["P", "MV"];
   outputShape: number[];
@@ -77,7 +113,7 @@ class ParamProgram implements WebGPUProgram {
   dispatchLayout: { x: number[] };
   dispatch: [number, number, number];
   workgroupSize: [number, number, number] = [WORKGROUP, 1, 1];
-  uniforms = "n : i32, decay : i32, keep : f32, lrc : f32, bc2 : f32, eps : f32,";
+  uniforms = "n : i32, off : i32, decay : i32, keep : f32, lrc : f32, bc2 : f32, eps : f32,";
   constructor(shape: number[], n: number) {
     this.outputShape = shape;
     this.dispatchLayout = { x: shape.map((_, i) => i) };
@@ -89,8 +125,8 @@ class ParamProgram implements WebGPUProgram {
     if (index >= uniforms.n) { return; }
     var p = P[index];
     if (uniforms.decay == 1) { p = p * uniforms.keep; }
-    let denom = sqrt(MV[uniforms.n + index] / uniforms.bc2) + uniforms.eps;
-    let step = (MV[index] * uniforms.lrc) / denom;
+    let denom = sqrt(MV[uniforms.off + uniforms.n + index] / uniforms.bc2) + uniforms.eps;
+    let step = (MV[uniforms.off + index] * uniforms.lrc) / denom;
     result[index] = p - step;
   }`;
   }
@@ -146,47 +182,113 @@ export interface AdamWStepScalars {
   /** 1 − β2^t. */
   bc2: number;
   epsilon: number;
-  /** 1 − ηλ, used when `decay` is true. */
+  /** 1 − ηλ, applied to the members whose `decay` flag is set. */
   keep: number;
-  decay: boolean;
 }
 
 function webgpuBackend(): WebGPUBackend | null {
   return tf.getBackend() === "webgpu" ? tf.backend() as unknown as WebGPUBackend : null;
 }
 
-/** True when {@link adamwStepWebGPU} can update a variable of `size` floats on the active backend. */
+/** True when {@link adamwGroupStepWebGPU} can update a variable of `size` floats on the active backend. */
 export function adamwWebGPUApplies(size: number): boolean {
   return webgpuBackend() !== null && size > 0 && size <= MAX_ELEMENTS;
 }
 
+/** Storage buffers one shader may bind on the active webgpu device (8, WebGPU's default, when unknown). */
+function storageLimit(): number {
+  const be = webgpuBackend() as unknown as { device?: GPUDevice } | null;
+  return be?.device?.limits?.maxStorageBuffersPerShaderStage ?? 8;
+}
+
 /**
- * One AdamW update of one variable on webgpu, in two dispatches: `mv` is the packed state `[m | v]` (2n floats,
- * flat); returns new tensors `[mv', θ']` (the caller assigns and disposes them). All inputs float32.
- *
- * @throws {Error} when the active backend is not webgpu or the size exceeds one dispatch.
+ * Splits variables (their sizes, in state order) into consecutive groups whose moments one dispatch updates:
+ * at most {@link ADAMW_GROUP_MAX} members (and the device's storage-buffer limit minus the state and the
+ * output), their packed state `2·Σn` within one dispatch. Returns the members' indices per group.
  */
-export function adamwStepWebGPU(
-  theta: tf.Tensor,
-  g: tf.Tensor,
-  mv: tf.Tensor,
+export function adamwGroups(sizes: readonly number[], limit = storageLimit()): number[][] {
+  const most = Math.max(1, Math.min(ADAMW_GROUP_MAX, limit - 2));
+  const groups: number[][] = [];
+  let cur: number[] = [];
+  let floats = 0;
+  sizes.forEach((n, i) => {
+    if (cur.length === most || (cur.length > 0 && floats + 2 * n > 2 * MAX_ELEMENTS)) {
+      groups.push(cur);
+      cur = [];
+      floats = 0;
+    }
+    cur.push(i);
+    floats += 2 * n;
+  });
+  if (cur.length > 0) groups.push(cur);
+  return groups;
+}
+
+/** Float offsets of each member's `[m | v]` in a group state, and the state's length (2·Σn). */
+export function adamwGroupLayout(sizes: readonly number[]): { offsets: number[]; total: number } {
+  const offsets: number[] = [];
+  let total = 0;
+  for (const n of sizes) {
+    offsets.push(total);
+    total += 2 * n;
+  }
+  return { offsets, total };
+}
+
+/**
+ * One AdamW update of a group of variables on webgpu: one dispatch for every member's moments over the group
+ * state (packed `[m_0 | v_0 | m_1 | v_1 | …]`, {@link adamwGroupLayout}), then one per member with a gradient
+ * for its parameter. Returns the new state and, per member, the new parameter (null where `grads[j]` is null:
+ * that member's moments and parameter stay as they were). The caller assigns and disposes them. All inputs
+ * float32.
+ *
+ * @throws {Error} when the active backend is not webgpu, a size does not fit one dispatch, or the shapes
+ *   disagree.
+ */
+export function adamwGroupStepWebGPU(
+  thetas: readonly tf.Tensor[],
+  grads: readonly (tf.Tensor | null)[],
+  decays: readonly boolean[],
+  state: tf.Tensor,
   s: AdamWStepScalars,
-): [tf.Tensor, tf.Tensor] {
+): { state: tf.Tensor; thetas: (tf.Tensor | null)[] } {
   const be = webgpuBackend();
-  if (!be) throw new Error(`adamwStepWebGPU: the active backend is ${tf.getBackend()}, not webgpu`);
-  const n = theta.size;
-  if (!adamwWebGPUApplies(n)) {
-    throw new Error(`adamwStepWebGPU: the variable has ${n} values, expected 1..${MAX_ELEMENTS}`);
+  if (!be) throw new Error(`adamwGroupStepWebGPU: the active backend is ${tf.getBackend()}, not webgpu`);
+  const k = thetas.length;
+  const sizes = thetas.map((t) => t.size);
+  const { offsets, total } = adamwGroupLayout(sizes);
+  if (k === 0 || k > ADAMW_GROUP_MAX || k > storageLimit() - 2 || !sizes.every(adamwWebGPUApplies)) {
+    throw new Error(
+      `adamwGroupStepWebGPU: ${k} variables of sizes ${sizes.join(", ")}; expected 1..${
+        Math.min(ADAMW_GROUP_MAX, storageLimit() - 2)
+      } of 1..${MAX_ELEMENTS} values`,
+    );
   }
-  if (g.size !== n || mv.size !== 2 * n) {
-    throw new TypeError(`adamwStepWebGPU: sizes θ ${n}, g ${g.size}, [m | v] ${mv.size} (expected n, n, 2n)`);
+  if (grads.length !== k || decays.length !== k || state.size !== total || total > 2 * MAX_ELEMENTS) {
+    throw new TypeError(
+      `adamwGroupStepWebGPU: ${k} variables, ${grads.length} gradients, ${decays.length} decay flags, state ` +
+        `${state.size} (expected ${total})`,
+    );
   }
+  grads.forEach((g, j) => {
+    if (g && g.size !== sizes[j]) {
+      throw new TypeError(
+        `adamwGroupStepWebGPU: gradient ${j} has ${g.size} values, its variable ${sizes[j]}`,
+      );
+    }
+  });
   const f = (x: number) => ({ type: "float32", data: [x] });
   const i = (x: number) => ({ type: "int32", data: [x] });
   const eng = tf.engine();
-  const mv2 = eng.makeTensorFromTensorInfo(
-    be.runWebGPUProgram(new MomentsProgram(n), [mv, g], "float32", [
-      i(n),
+  // a member without a gradient binds a placeholder that the shader never reads for it
+  const inputs = [state, ...grads.map((g) => g ?? cachedScalar(0))];
+  const has = grads.reduce((bits, g, j) => (g ? bits | (1 << j) : bits), 0);
+  const next = eng.makeTensorFromTensorInfo(
+    be.runWebGPUProgram(new GroupMomentsProgram(k, total), inputs, "float32", [
+      i(total),
+      i(has),
+      ...sizes.map(i),
+      ...offsets.map(i),
       i(s.scale !== 1 ? 1 : 0),
       f(s.beta1),
       f(s.oneMinusBeta1),
@@ -195,17 +297,20 @@ export function adamwStepWebGPU(
       f(s.scale),
     ]),
   );
-  const p2 = eng.makeTensorFromTensorInfo(
-    be.runWebGPUProgram(new ParamProgram(theta.shape, n), [theta, mv2], "float32", [
-      i(n),
-      i(s.decay ? 1 : 0),
-      f(s.keep),
-      f(s.lrOverBc1),
-      f(s.bc2),
-      f(s.epsilon),
-    ]),
+  const newThetas = thetas.map((theta, j) =>
+    grads[j] == null ? null : eng.makeTensorFromTensorInfo(
+      be.runWebGPUProgram(new ParamProgram(theta.shape, sizes[j]), [theta, next], "float32", [
+        i(sizes[j]),
+        i(offsets[j]),
+        i(decays[j] ? 1 : 0),
+        f(s.keep),
+        f(s.lrOverBc1),
+        f(s.bc2),
+        f(s.epsilon),
+      ]),
+    )
   );
-  return [mv2, p2];
+  return { state: next, thetas: newThetas };
 }
 
 /**
@@ -219,9 +324,7 @@ export function sumOfSquaresWebGPU(xs: tf.Tensor[]): tf.Scalar {
   const be = webgpuBackend();
   if (!be) throw new Error(`sumOfSquaresWebGPU: the active backend is ${tf.getBackend()}, not webgpu`);
   if (xs.length === 0) return tf.scalar(0);
-  const limit = (be as unknown as { device?: GPUDevice }).device?.limits?.maxStorageBuffersPerShaderStage ??
-    8;
-  const k = Math.max(1, Math.min(MAX_SUM_INPUTS, limit - 1));
+  const k = Math.max(1, Math.min(MAX_SUM_INPUTS, storageLimit() - 1));
   const eng = tf.engine();
   return tf.tidy(() => {
     const parts: tf.Tensor[] = [];

@@ -14,7 +14,7 @@ import assert from "node:assert/strict";
 import * as tf from "@tensorflow/tfjs";
 import type { WebGPUBackend } from "@tensorflow/tfjs-backend-webgpu";
 import { AdamW, globalNorm } from "../../lib/train/optimizer.ts";
-import { sumOfSquaresWebGPU } from "../../lib/train/optimizer_webgpu.ts";
+import { ADAMW_GROUP_MAX, adamwGroups, sumOfSquaresWebGPU } from "../../lib/train/optimizer_webgpu.ts";
 import { assertClose, gpu, recordWebGPUPrograms } from "../_util.ts";
 import { replayAdamWTorchTrace } from "./_fixtures.ts";
 
@@ -62,7 +62,7 @@ async function fiveSteps(backend: string, fused: boolean, prefix: string) {
 
 Deno.test({
   name:
-    "AdamW on webgpu (2 dispatches per variable) equals the op path and the cpu host loop to float32 rounding",
+    "AdamW on webgpu (grouped moments, one parameter dispatch per variable) equals the op path and the cpu host loop to float32 rounding",
   ignore: !gpu,
   async fn() {
     const fusedGpu = await fiveSteps("webgpu", true, "fg");
@@ -83,7 +83,7 @@ Deno.test({
 
 Deno.test({
   name:
-    "AdamW on webgpu: 2 programs per variable, no scalar uploads; globalNorm in one program per 16 gradients",
+    "AdamW on webgpu: one moments program per group of 6 variables + one per variable, no uploads; globalNorm in one program per 16 gradients",
   ignore: !gpu,
   async fn() {
     await tf.setBackend("webgpu");
@@ -109,10 +109,17 @@ Deno.test({
     };
     try {
       const step = recordWebGPUPrograms(() => opt.step(grads, { gradScale: 0.5 })).keys;
-      assert.equal(step.length, 2 * vars.length, `programs per step: ${step.join(", ")}`);
-      assert.ok(step.every((n) => n.startsWith("merba_adamw_")), step.join(", "));
-      const { result: norm, keys } = recordWebGPUPrograms(() => globalNorm(grads));
       const limit = be.device.limits.maxStorageBuffersPerShaderStage;
+      const perGroup = Math.min(ADAMW_GROUP_MAX, limit - 2);
+      const moments = step.filter((n) => n.startsWith("merba_adamw_moments_"));
+      assert.equal(
+        moments.length,
+        Math.ceil(vars.length / perGroup),
+        `programs per step: ${step.join(", ")}`,
+      );
+      assert.equal(step.filter((n) => n === "merba_adamw_param").length, vars.length, step.join(", "));
+      assert.equal(step.length, moments.length + vars.length, step.join(", "));
+      const { result: norm, keys } = recordWebGPUPrograms(() => globalNorm(grads));
       const groups = Math.ceil(vars.length / Math.max(1, Math.min(16, limit - 1)));
       assert.equal(keys.filter((n) => n.startsWith("merba_sum_squares_")).length, groups, keys.join(", "));
       norm.dispose();
@@ -167,6 +174,60 @@ Deno.test({
     assert.equal(plain.state.step, 4);
     assert.equal(plain.state.m[1].length, 5);
     await tf.setBackend("cpu");
+  },
+});
+
+Deno.test("adamwGroups: consecutive groups of at most 6 (storage limit − 2), state within one dispatch", () => {
+  const sizes = Array.from({ length: 14 }, (_, i) => i + 1);
+  assert.deepEqual(adamwGroups(sizes, 8).map((g) => g.length), [6, 6, 2]);
+  assert.deepEqual(adamwGroups(sizes, 8).flat(), sizes.map((_, i) => i), "every variable once, in order");
+  assert.deepEqual(adamwGroups(sizes, 4).map((g) => g.length), [2, 2, 2, 2, 2, 2, 2]);
+  assert.deepEqual(adamwGroups(sizes, 2).map((g) => g.length), Array(14).fill(1), "at least one per group");
+  assert.deepEqual(adamwGroups(sizes, 64).map((g) => g.length), [6, 6, 2], "never more than 6");
+  // a group's packed state (2·Σn floats) must fit one dispatch of 65535 workgroups of 64: 2,097,120 per member
+  const big = 2_000_000;
+  assert.deepEqual(adamwGroups([big, 10, big, 10], 8), [[0, 1], [2, 3]]);
+  assert.deepEqual(adamwGroups([], 8), []);
+});
+
+Deno.test({
+  name: "AdamW on webgpu: a variable without a gradient keeps its moments and value, in a group with others",
+  ignore: !gpu,
+  async fn() {
+    // 8 variables (groups of 6 + 2); steps 2 and 4 leave out one member of each group, as a frozen weight
+    const sizes = [3, 12, 5, 7, 1, 9, 4, 6];
+    const run = async (backend: string, p: string) => {
+      await tf.setBackend(backend);
+      const vars = sizes.map((n, i) => tf.variable(tf.tensor1d(rnd(n, i + 1)), true, `${p}.${i}`));
+      const opt = new AdamW({ decay: vars.slice(0, 4), noDecay: vars.slice(4) }, { learningRate: 0.01 });
+      const states: Float32Array[][] = [];
+      for (let s = 0; s < 5; s++) {
+        const skip = s === 1 || s === 3 ? [2, 7] : [];
+        const grads = Object.fromEntries(
+          vars.filter((_, i) => !skip.includes(i)).map((
+            v,
+            i,
+          ) => [v.name, tf.tensor1d(rnd(v.size, 20 * s + i))]),
+        );
+        opt.step(grads);
+        tf.dispose(Object.values(grads));
+        states.push((await opt.getState()).m);
+      }
+      const out = await Promise.all(vars.map((v) => v.data() as Promise<Float32Array>));
+      opt.dispose();
+      tf.dispose(vars);
+      await tf.setBackend("cpu");
+      return { out, states };
+    };
+    const g = await run("webgpu", "gs");
+    const c = await run("cpu", "cs");
+    g.out.forEach((o, i) => assertClose(o, c.out[i], { atol: 1e-7, rtol: 1e-5, what: `variable ${i}` }));
+    for (const s of [1, 3]) {
+      for (const i of [2, 7]) {
+        assert.deepEqual(g.states[s][i], g.states[s - 1][i], `step ${s + 1}: m of variable ${i} unchanged`);
+      }
+      assert.notDeepEqual(g.states[s][3], g.states[s - 1][3], "the others moved");
+    }
   },
 });
 
