@@ -10,8 +10,7 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import { type LayerVariable, MerbaLayer, type MerbaLayerArgs, oneTensor } from "./base.ts";
-import { fusedBatchNorm } from "./fused.ts";
-import { cachedScalar } from "../ops/constants.ts";
+import { fusedBatchNorm, fusedBatchNormTrain } from "./fused.ts";
 
 /** Arguments of {@link BatchNorm}. */
 export interface BatchNormArgs extends MerbaLayerArgs {
@@ -71,20 +70,21 @@ export class BatchNorm extends MerbaLayer {
         variance: this.movingVar.read(),
       }).y;
     }
-    const { y, mean, variance } = fusedBatchNorm(x, this.gamma.read(), this.beta.read(), this.epsilon, {
-      training: true,
-    });
-    const n = x.size / x.shape[x.rank - 1];
-    // Moving statistics (the loss does not depend on them, so no gradient reaches them).
-    tf.tidy(() => {
-      const m = this.momentum;
-      // cached constants: no scalar uploads per step on webgpu (same values as plain numbers)
-      const [cm, c1m] = [cachedScalar(m), cachedScalar(1 - m)];
-      const unbiased = tf.mul(variance!, cachedScalar(n > 1 ? n / (n - 1) : 1));
-      this.movingMean.write(tf.add(tf.mul(this.movingMean.read(), cm), tf.mul(mean!, c1m)));
-      this.movingVar.write(tf.add(tf.mul(this.movingVar.read(), cm), tf.mul(unbiased, c1m)));
-    });
-    tf.dispose([mean!, variance!]);
+    // batch statistics, and the moving statistics' update (the loss does not depend on them: no gradient)
+    const { y, movingMean, movingVar } = fusedBatchNormTrain(
+      x,
+      this.gamma.read(),
+      this.beta.read(),
+      this.epsilon,
+      {
+        mean: this.movingMean.read(),
+        variance: this.movingVar.read(),
+        momentum: this.momentum,
+      },
+    );
+    this.movingMean.write(movingMean);
+    this.movingVar.write(movingVar);
+    tf.dispose([movingMean, movingVar]);
     return y;
   }
 

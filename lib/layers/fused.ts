@@ -24,7 +24,7 @@ import {
   matmulRowsWasm,
   wasmMatmulEnabled,
 } from "./fused_matmul.ts";
-import { meanAxis } from "../ops/constants.ts";
+import { cachedScalar, meanAxis } from "../ops/constants.ts";
 import {
   attentionBackwardSimd,
   attentionForwardSimd,
@@ -45,6 +45,7 @@ import {
 } from "./layer_simd.ts";
 import {
   attentionWebGPU,
+  batchNormTrainMovingWebGPU,
   batchNormTrainWebGPU,
   conv3x3WebGPU,
   depthwiseConv1dWebGPU,
@@ -287,6 +288,40 @@ export function fusedLayerNorm(x: tf.Tensor, gamma: tf.Tensor, beta: tf.Tensor, 
 }
 
 // ---------- BatchNorm over the last axis ----------
+
+/**
+ * BatchNorm in training with the update of its moving statistics: `y` as {@link fusedBatchNorm} with batch
+ * statistics, and the new moving mean and variance `old·m + μ·(1 − m)`, `old·m + σ²·n/(n − 1)·(1 − m)` (the
+ * unbiased variance; the caller writes them into its variables and disposes them). No gradient reaches the
+ * moving statistics. On webgpu the update reads the batch statistics where the WGSL kernel left them (2
+ * dispatches instead of 9); elsewhere it is the same elementwise ops as before, bit for bit.
+ */
+export function fusedBatchNormTrain(
+  x: tf.Tensor,
+  gamma: tf.Tensor,
+  beta: tf.Tensor,
+  eps: number,
+  moving: { mean: tf.Tensor; variance: tf.Tensor; momentum: number },
+): { y: tf.Tensor; movingMean: tf.Tensor; movingVar: tf.Tensor } {
+  const c = x.shape[x.rank - 1];
+  const n = x.size / c;
+  if (!jsKernels() && webgpuLayersFor(x.size, c)) {
+    return batchNormTrainMovingWebGPU(x, gamma, beta, eps, moving);
+  }
+  const { y, mean, variance } = fusedBatchNorm(x, gamma, beta, eps, { training: true });
+  const [movingMean, movingVar] = tf.tidy(() => {
+    const m = moving.momentum;
+    // cached constants: no scalar uploads per step on webgpu (same values as plain numbers)
+    const [cm, c1m] = [cachedScalar(m), cachedScalar(1 - m)];
+    const unbiased = tf.mul(variance!, cachedScalar(n > 1 ? n / (n - 1) : 1));
+    return [
+      tf.add(tf.mul(moving.mean, cm), tf.mul(mean!, c1m)),
+      tf.add(tf.mul(moving.variance, cm), tf.mul(unbiased, c1m)),
+    ];
+  });
+  tf.dispose([mean!, variance!]);
+  return { y, movingMean, movingVar };
+}
 
 /**
  * BatchNorm over the channel (last) axis. `training`: batch statistics (biased variance in the

@@ -28,6 +28,7 @@ import * as tf from "@tensorflow/tfjs";
 import {
   fusedAttention,
   fusedBatchNorm,
+  fusedBatchNormTrain,
   fusedConv3x3,
   fusedDepthwiseConv1d,
   fusedGelu,
@@ -613,6 +614,61 @@ Deno.test({
       () => batchNormTrainWebGPU(tf.ones([2, 4]), tf.ones([4]), tf.zeros([4]), 1e-3),
       /active backend is cpu/,
     );
+  },
+});
+
+Deno.test({
+  name:
+    "BatchNorm's moving statistics on webgpu: 2 dispatches from the kernel's statistics, equal to the op form on cpu",
+  ignore: !gpu,
+  async fn() {
+    const shape = [4, 7, 7, 16];
+    const [n, c] = [4 * 7 * 7, 16];
+    const xv = rnd(n * c, 5, 2, 3);
+    const [gmv, btv, mmv, mvv] = [rnd(c, 1, 0.5, 1), rnd(c, 2, 0.5), rnd(c, 3, 0.2), rnd(c, 4, 0.2, 1)];
+    const go = async (backend: string) => {
+      await tf.setBackend(backend);
+      const [x, gm, bt, mm, mv] = [
+        tf.tensor(xv, shape),
+        tf.tensor1d(gmv),
+        tf.tensor1d(btv),
+        tf.tensor1d(mmv),
+        tf
+          .tensor1d(mvv),
+      ];
+      const rec = recordWebGPUPrograms(() =>
+        fusedBatchNormTrain(x, gm, bt, 1e-3, { mean: mm, variance: mv, momentum: 0.9 })
+      );
+      const { y, movingMean, movingVar } = rec.result;
+      const out = await Promise.all([y, movingMean, movingVar].map((t) => t.data() as Promise<Float32Array>));
+      tf.dispose([x, gm, bt, mm, mv, y, movingMean, movingVar]);
+      return { out, keys: rec.keys };
+    };
+    await go("cpu"); // the cpu path's constants (ops/constants.ts) are made on first use and kept
+    const before = tf.memory().numTensors;
+    const g = await go("webgpu");
+    const cpu = await go("cpu");
+    assert.equal(tf.memory().numTensors, before, "tensors left behind");
+    await tf.setBackend("cpu");
+    assert.deepEqual(g.keys, ["merba_bn_stats", "merba_bn_forward", "merba_bn_moving", "merba_bn_moving"]);
+    // float32 rounding: the statistics' sums differ in order between the kernels (over 196 rows: ≲ 1e-5)
+    assertClose(g.out[0], cpu.out[0], { atol: 5e-5, rtol: 1e-4, what: "y" });
+    assertClose(g.out[1], cpu.out[1], { atol: 1e-6, rtol: 1e-5, what: "moving mean" });
+    assertClose(g.out[2], cpu.out[2], { atol: 1e-6, rtol: 1e-5, what: "moving variance (unbiased)" });
+    // against the definition: 0.9·old + 0.1·μ, 0.9·old + 0.1·σ²·n/(n − 1)
+    const mu = new Float64Array(c), vr = new Float64Array(c);
+    for (let r = 0; r < n; r++) for (let j = 0; j < c; j++) mu[j] += xv[r * c + j] / n;
+    for (let r = 0; r < n; r++) for (let j = 0; j < c; j++) vr[j] += (xv[r * c + j] - mu[j]) ** 2 / (n - 1);
+    assertClose(g.out[1], Array.from(mu, (m, j) => 0.9 * mmv[j] + 0.1 * m), {
+      atol: 1e-6,
+      rtol: 1e-5,
+      what: "mean def",
+    });
+    assertClose(g.out[2], Array.from(vr, (v, j) => 0.9 * mvv[j] + 0.1 * v), {
+      atol: 1e-6,
+      rtol: 1e-5,
+      what: "var def",
+    });
   },
 });
 
