@@ -74,10 +74,12 @@ export function cachedIndexMap(
   if (mapCache.size >= MAP_CACHE_LIMIT) {
     const oldest = mapCache.keys().next().value as string;
     mapCache.delete(oldest);
-    const t = tensorCache.get(oldest);
-    if (t) {
-      tf.dispose([t.fwd, ...t.bwd]);
-      tensorCache.delete(oldest);
+    for (const k of [oldest, `${oldest}|raw`]) {
+      const t = tensorCache.get(k);
+      if (t) {
+        tf.dispose([t.fwd, ...t.bwd]);
+        tensorCache.delete(k);
+      }
     }
   }
   const map: IndexMap = { key, inShape: [...inShape], outShape: [...outShape], idx, inv };
@@ -105,25 +107,38 @@ function scatterAddJs(dy: tf.Tensor, idx: Int32Array, shape: number[], n: number
   return tf.tensor(out, shape, "float32");
 }
 
-function gatherTensors(map: IndexMap): { fwd: tf.Tensor1D; bwd: tf.Tensor1D[] } {
-  let t = tensorCache.get(map.key);
+/**
+ * The map's index tables as int32 tensors on the active backend, cached. For the WGSL gather (`raw`) −1 stays
+ * −1 (the shader writes 0 for it); for `tf.gather` it becomes the position of a zero appended after the
+ * flattened source (an index past the end would be an out-of-bounds read, whose value WebGPU leaves to the
+ * implementation).
+ */
+function gatherTensors(map: IndexMap, raw: boolean): { fwd: tf.Tensor1D; bwd: tf.Tensor1D[] } {
+  const key = raw ? `${map.key}|raw` : map.key;
+  let t = tensorCache.get(key);
   if (!t) {
     const nIn = map.inv[0].length;
     const nOut = map.idx.length;
-    // −1 reads the zero appended after the flattened source.
-    const f = Int32Array.from(map.idx, (j) => (j < 0 ? nIn : j));
-    const b = map.inv.map((inv) => Int32Array.from(inv, (j) => (j < 0 ? nOut : j)));
+    const f = raw ? map.idx : Int32Array.from(map.idx, (j) => (j < 0 ? nIn : j));
+    const b = raw ? map.inv : map.inv.map((inv) => Int32Array.from(inv, (j) => (j < 0 ? nOut : j)));
     t = {
       fwd: tf.keep(tf.tensor1d(f, "int32")),
       bwd: b.map((x) => tf.keep(tf.tensor1d(x, "int32"))),
     };
-    tensorCache.set(map.key, t);
+    tensorCache.set(key, t);
   }
   return t;
 }
 
-function gatherTf(x: tf.Tensor, index: tf.Tensor1D, shape: number[], padded: boolean): tf.Tensor {
-  if (indexGatherWebGPUApplies(index.size)) return indexGatherWebGPU(x, index, shape);
+function gatherTf(x: tf.Tensor, map: IndexMap, r: number | null, shape: number[]): tf.Tensor {
+  const table = r === null ? map.idx : map.inv[r];
+  if (indexGatherWebGPUApplies(table.length)) {
+    const t = gatherTensors(map, true);
+    return indexGatherWebGPU(x, r === null ? t.fwd : t.bwd[r], shape);
+  }
+  const t = gatherTensors(map, false);
+  const index = r === null ? t.fwd : t.bwd[r];
+  const padded = hasNeg(table);
   return tf.tidy(() => {
     // the appended zero is read by −1 entries only; skip the copy when the table has none
     const flat = padded ? tf.concat([x.reshape([-1]), tf.zeros([1])]) : x.reshape([-1]);
@@ -163,16 +178,14 @@ export function applyIndexMap(x: tf.Tensor, map: IndexMap): tf.Tensor {
   }
   const op = tf.customGrad(
     ((xi: tf.Tensor) => {
-      const value = jsBackend()
-        ? gatherJs(xi, map.idx, map.outShape)
-        : gatherTf(xi, gatherTensors(map).fwd, map.outShape, hasNeg(map.idx));
+      const value = jsBackend() ? gatherJs(xi, map.idx, map.outShape) : gatherTf(xi, map, null, map.outShape);
       const gradFunc = (dy: tf.Tensor) => {
         if (jsBackend()) {
           return map.inv.length === 1
             ? gatherJs(dy, map.inv[0], map.inShape)
             : scatterAddJs(dy, map.idx, map.inShape, map.inv[0].length);
         }
-        const parts = gatherTensors(map).bwd.map((b, r) => gatherTf(dy, b, map.inShape, hasNeg(map.inv[r])));
+        const parts = map.inv.map((_, r) => gatherTf(dy, map, r, map.inShape));
         return parts.length === 1 ? parts[0] : tf.tidy(() => tf.addN(parts));
       };
       return { value, gradFunc };

@@ -1,5 +1,5 @@
 import * as tf from "@tensorflow/tfjs";
-import { deepStrictEqual, throws } from "node:assert/strict";
+import { deepStrictEqual, equal, ok, throws } from "node:assert/strict";
 import { assertClose, gpu, recordWebGPUPrograms } from "../_util.ts";
 import {
   applyIndexMap,
@@ -58,7 +58,39 @@ Deno.test("applyIndexMap: zeros where idx = -1, inverse-table gradient, shape an
     const x = tf.tensor1d([1, 2, 3]);
     const { result: y, keys: kernels } = recordWebGPUPrograms(() => applyIndexMap(x, map));
     deepStrictEqual(Array.from(await y.data()), [3, 2, 1, 0], backend);
-    if (backend === "webgpu") deepStrictEqual(kernels, ["merba_index_gather"]);
+    if (backend === "webgpu") {
+      deepStrictEqual(kernels, ["merba_index_gather"]);
+      // the shader gets −1 for a padding entry, never an index past the input (an out-of-bounds read returns
+      // what the WebGPU implementation likes: zero on wgpu, another element elsewhere)
+      // deno-lint-ignore no-explicit-any
+      const be = tf.backend() as any;
+      const orig = be.runWebGPUProgram;
+      const seen: Array<{ n: number; idx: Promise<Int32Array> }> = [];
+      // deno-lint-ignore no-explicit-any
+      be.runWebGPUProgram = function (p: any, inputs: any[], ...rest: any[]) {
+        if (p.shaderKey === "merba_index_gather") {
+          seen.push({
+            n: inputs[0].shape.reduce((a: number, b: number) => a * b, 1),
+            idx: be.read(inputs[1].dataId),
+          });
+        }
+        return orig.call(be, p, inputs, ...rest);
+      };
+      try {
+        const gg = tf.grad((t: tf.Tensor) =>
+          tf.sum(tf.mul(applyIndexMap(t, map), tf.tensor1d([1, 2, 3, 4])))
+        )(x);
+        gg.dispose();
+      } finally {
+        be.runWebGPUProgram = orig;
+      }
+      equal(seen.length, 2, "forward and backward gathers");
+      for (const { n, idx } of seen) {
+        const v = Array.from(await idx);
+        ok(v.every((j) => j >= -1 && j < n), `index table ${v} for an input of ${n}`);
+      }
+      deepStrictEqual(Array.from(await seen[0].idx), [2, 1, 0, -1]);
+    }
     const g = tf.grad((t: tf.Tensor) =>
       tf.sum(tf.mul(applyIndexMap(t, map), tf.tensor1d([1, 10, 100, 1000])))
     )(
