@@ -56,3 +56,54 @@ export function indexGatherWebGPU(x: tf.Tensor, index: tf.Tensor1D, shape: numbe
   ]);
   return tf.engine().makeTensorFromTensorInfo(info);
 }
+
+/** `out[i] = scale·Σ_{r<k} X[Idx[r·count + i]]`, summed in order r = 0, 1, … (as tfjs's `addN`). */
+class IndexGatherSumProgram implements WebGPUProgram {
+  variableNames = ["X", "Idx"];
+  outputShape: number[];
+  shaderKey: string;
+  dispatchLayout: { x: number[] };
+  dispatch: [number, number, number];
+  workgroupSize: [number, number, number] = [WORKGROUP, 1, 1];
+  uniforms = "count : i32, scale : f32,";
+  constructor(shape: number[], count: number, private readonly k: number) {
+    this.outputShape = shape;
+    this.dispatchLayout = { x: shape.map((_, i) => i) };
+    this.dispatch = [Math.ceil(count / WORKGROUP), 1, 1];
+    this.shaderKey = `merba_index_gather_sum_${k}`;
+  }
+  getUserCode(): string {
+    return `
+  fn main(index : i32) {
+    if (index >= uniforms.count) { return; }
+    var acc = X[Idx[index]];
+    for (var r = 1; r < ${this.k}; r++) { acc = acc + X[Idx[r * uniforms.count + index]]; }
+    result[index] = acc * uniforms.scale;
+  }`;
+  }
+}
+
+/**
+ * `out.flat[i] = scale·Σ_{r<k} x.flat[index[r·n + i]]` (`n` = the size of `shape`), summed in order; every index
+ * must be in range (no padding entries). Not differentiable by itself.
+ *
+ * @throws {Error} when the active backend is not webgpu.
+ */
+export function indexGatherSumWebGPU(
+  x: tf.Tensor,
+  index: tf.Tensor1D,
+  shape: number[],
+  k: number,
+  scale: number,
+): tf.Tensor {
+  if (tf.getBackend() !== "webgpu") {
+    throw new Error(`indexGatherSumWebGPU: the active backend is ${tf.getBackend()}`);
+  }
+  const n = index.size / k;
+  const be = tf.backend() as unknown as WebGPUBackend;
+  const info = be.runWebGPUProgram(new IndexGatherSumProgram(shape, n, k), [x, index], "float32", [
+    { type: "int32", data: [n] },
+    { type: "float32", data: [scale] },
+  ]);
+  return tf.engine().makeTensorFromTensorInfo(info);
+}

@@ -132,3 +132,36 @@ Deno.test("mixer rejects bad arguments with named errors", async () => {
     (e: Error) => e instanceof TypeError && e.message.includes("[batch, length, 8]"),
   );
 });
+
+Deno.test({
+  name:
+    "multi-scan mixer on webgpu: the fused way back + merge (gather-sum) equals the unfused path bit for bit",
+  ignore: !gpu,
+  async fn() {
+    await tf.setBackend("webgpu");
+    for (const merge of ["mean", "sum"] as const) {
+      const m = mambaVisionMixer({
+        dModel: 8,
+        dState: 4,
+        dConv: 3,
+        expand: 1,
+        scanOrders: "bilateral3",
+        grid: [5, 5],
+        merge,
+      });
+      const x = tf.randomNormal([3, 25, 8], 0, 1, "float32", 5);
+      const w = tf.randomNormal([3, 25, 8], 0, 1, "float32", 6);
+      // apply() takes the gather-sum; forwardTrace() keeps every order, so it takes the unfused ops
+      const fused = m.apply(x) as tf.Tensor;
+      const traced = tf.tidy(() => m.forwardTrace(x).out);
+      assertEquals(await fused.data(), await traced.data(), `${merge}: output`);
+      const loss = (f: (t: tf.Tensor) => tf.Tensor) => (t: tf.Tensor) => tf.sum(tf.mul(f(t), w));
+      const gf = tf.grad(loss((t) => m.apply(t) as tf.Tensor))(x);
+      const gt = tf.grad(loss((t) => m.forwardTrace(t).out))(x);
+      assertEquals(await gf.data(), await gt.data(), `${merge}: gradient`);
+      tf.dispose([x, w, fused, traced, gf, gt]);
+      m.dispose();
+    }
+    await tf.setBackend("cpu");
+  },
+});

@@ -4,6 +4,7 @@ import { assertClose, gpu, recordWebGPUPrograms } from "../_util.ts";
 import {
   applyIndexMap,
   applyIndexMaps,
+  applyIndexMapSum,
   cachedIndexMap,
   windowGrid,
   windowPartition,
@@ -143,4 +144,39 @@ Deno.test("applyIndexMaps: several maps of one input in one op; gradient = sum o
   };
   deepStrictEqual(Array.from(await tf.grad(f)(x).data()), [10 + 3000, 3000, 4000, 1]);
   throws(() => applyIndexMaps(tf.zeros([5]), [a]), TypeError);
+});
+
+Deno.test("applyIndexMapSum: the map, then its k slices summed in order and scaled (values, gradient; webgpu: 1 + 1 dispatches)", async () => {
+  // a permutation of 12 elements read as k = 3 slices of [2, 2]
+  const perm = [5, 0, 7, 2, 11, 9, 1, 4, 8, 3, 10, 6];
+  const map = cachedIndexMap("test:sum3", [3, 4], [3, 2, 2], (idx) => idx.set(perm));
+  for (const backend of gpu ? ["cpu", "webgpu"] : ["cpu"]) {
+    await tf.setBackend(backend);
+    const x = tf.tensor2d(Array.from({ length: 12 }, (_, i) => Math.sin(i + 1) * 10), [3, 4]);
+    const g = tf.tensor2d([[1, 2], [3, 4]]);
+    const { result: y, keys } = recordWebGPUPrograms(() => applyIndexMapSum(x, map, 1 / 3));
+    const ref = tf.tidy(() => tf.mul(tf.addN(tf.unstack(applyIndexMap(x, map), 0)), tf.scalar(1 / 3)));
+    deepStrictEqual(y.shape, [2, 2]);
+    deepStrictEqual(await y.data(), await ref.data(), `${backend}: value`);
+    const f = (fn: (t: tf.Tensor) => tf.Tensor) => (t: tf.Tensor) => tf.sum(tf.mul(fn(t), g));
+    const { result: dx, keys: bk } = recordWebGPUPrograms(() =>
+      tf.grad(f((t) => applyIndexMapSum(t, map, 1 / 3)))(x)
+    );
+    const dref = tf.grad(f((t) => tf.mul(tf.addN(tf.unstack(applyIndexMap(t, map), 0)), tf.scalar(1 / 3))))(
+      x,
+    );
+    deepStrictEqual(await dx.data(), await dref.data(), `${backend}: gradient`);
+    if (backend === "webgpu") {
+      deepStrictEqual(keys, ["merba_index_gather_sum_3"]);
+      // tf.grad runs the forward again, then one scaled gather back
+      deepStrictEqual(bk.filter((k) => k.startsWith("merba_")), [
+        "merba_index_gather_sum_3",
+        "merba_index_gather_sum_1",
+      ]);
+    }
+    tf.dispose([x, g, y, ref, dx, dref]);
+  }
+  await tf.setBackend("cpu");
+  const dup = cachedIndexMap("test:sum-dup", [4], [2, 2], (idx) => idx.set([0, 1, 1, 2]));
+  throws(() => applyIndexMapSum(tf.zeros([4]), dup, 1), /exactly once/);
 });
