@@ -36,6 +36,7 @@ import "../tests/models/merba_test.ts";
 import "../tests/data/tvl1_webgpu_test.ts";
 import "../tests/train/optimizer_webgpu_test.ts";
 import "../tests/layers/fused_webgpu_test.ts";
+import "../tests/ops/constants_test.ts";
 TS
 bundle() { "$DENO" bundle --platform deno -q -o "$tmp/$1.bundle.js" "$2" && xz -T0 -9 -c "$tmp/$1.bundle.js" >".dev/$1.bundle.js.xz"; }
 rm -f .dev/*.bundle.js.xz
