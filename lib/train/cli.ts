@@ -51,7 +51,7 @@ train options:
   --label-smoothing E     smooth both cross-entropy targets: (1-E) onehot + E/K (default 0)
   --ema D                 evaluate and keep an exponential moving average of the weights, decay D in (0, 1)
                           (e.g. 0.998; default off)
-  --no-augment            no horizontal flip     --translate N   random shift up to N px (default 0)
+  --no-augment            no augmentation        --translate N   random shift up to N px (default 2; 0 = off)
   --eval fixed|innerVal   epoch choice: fixed (default) or inner validation on training subjects
   --inner-val-subjects K  training subjects held out for innerVal (default 2)
   --optimistic            also report best-epoch-on-test-subject (labelled optimistic; leaks)
@@ -215,7 +215,7 @@ export async function trainCommand(args: string[]): Promise<number> {
     ...(values.ema !== undefined ? { ema: emaDecay(values.ema) } : {}),
     augment: values["no-augment"]
       ? false as const
-      : { hflip: 0.5, translate: num("translate", values.translate, 0, { int: true, min: 0 }) },
+      : { hflip: 0.5, translate: num("translate", values.translate, 2, { int: true, min: 0 }) },
   };
   const folds = parseFolds(values.folds);
   const model = merbaFactory(

@@ -73,7 +73,7 @@ export interface TrainOptions {
    * Label smoothing ε of both cross-entropy terms (target `(1 − ε)·onehot + ε/K`), in [0, 1). @default 0
    */
   labelSmoothing?: number;
-  /** Augmentations (see `augment.ts`), or false for none. @default {hflip: 0.5} */
+  /** Augmentations (see `augment.ts`), or false for none. @default {hflip: 0.5, translate: 2} */
   augment?: AugmentOptions | false;
   /** Drop the last incomplete batch of each epoch. @default false */
   dropLast?: boolean;
@@ -96,7 +96,7 @@ export function defaultTrainOptions(): Required<Omit<TrainOptions, "epochs" | "e
     seed: 0,
     classBalanced: false,
     labelSmoothing: 0,
-    augment: { hflip: 0.5 },
+    augment: { hflip: 0.5, translate: 2 },
     dropLast: false,
   };
 }

@@ -24,7 +24,7 @@ Deno.test("hflip mirrors columns, negates u (signed) and keeps v and strain", ()
   const [b, h, w] = [2, 3, 4];
   const x = grid(b, h, w);
   const before = x.slice();
-  const y = augmentBatch(x, [b, h, w, 3], mulberry32(1), { hflip: 1, uEncoding: "signed" });
+  const y = augmentBatch(x, [b, h, w, 3], mulberry32(1), { hflip: 1, translate: 0, uEncoding: "signed" });
   assert.deepEqual(x, before, "input untouched");
   for (let i = 0; i < b; i++) {
     for (let r = 0; r < h; r++) {
@@ -36,7 +36,7 @@ Deno.test("hflip mirrors columns, negates u (signed) and keeps v and strain", ()
     }
   }
   // flipping twice is the identity
-  const z = augmentBatch(y, [b, h, w, 3], mulberry32(2), { hflip: 1, uEncoding: "signed" });
+  const z = augmentBatch(y, [b, h, w, 3], mulberry32(2), { hflip: 1, translate: 0, uEncoding: "signed" });
   assert.deepEqual(z, x);
 });
 
@@ -53,9 +53,9 @@ Deno.test("hflip on min-max [0,1] input equals min-max of the negated flow (1 - 
     return out;
   };
   const flippedThenNorm = norm(
-    augmentBatch(raw, [1, h, w, 3], mulberry32(0), { hflip: 1, uEncoding: "signed" }),
+    augmentBatch(raw, [1, h, w, 3], mulberry32(0), { hflip: 1, translate: 0, uEncoding: "signed" }),
   );
-  const normThenFlipped = augmentBatch(norm(raw), [1, h, w, 3], mulberry32(0), { hflip: 1 });
+  const normThenFlipped = augmentBatch(norm(raw), [1, h, w, 3], mulberry32(0), { hflip: 1, translate: 0 });
   for (let k = 0; k < raw.length; k++) {
     assert.ok(Math.abs(flippedThenNorm[k] - normThenFlipped[k]) < 1e-6, `k=${k}`);
   }
@@ -85,16 +85,25 @@ Deno.test("augmentBatch is reproducible from the seed, and p=0 is the identity",
     augmentBatch(x, [8, 3, 3, 3], mulberry32(9), opts),
     augmentBatch(x, [8, 3, 3, 3], mulberry32(9), opts),
   );
-  assert.deepEqual(augmentBatch(x, [8, 3, 3, 3], mulberry32(9), { hflip: 0 }), x);
+  assert.deepEqual(augmentBatch(x, [8, 3, 3, 3], mulberry32(9), { hflip: 0, translate: 0 }), x);
+  // the default shifts (translate 2): not the identity even without a flip
+  assert.notDeepEqual(augmentBatch(x, [8, 3, 3, 3], mulberry32(9), { hflip: 0 }), x);
   const s = augmentBatch(x, [8, 3, 3, 3], mulberry32(9), {
     hflip: 0,
+    translate: 0,
     magnitudeScale: [2, 2],
     uEncoding: "signed",
   });
   assert.deepEqual(s, x.map((v) => 2 * v));
 });
 
-Deno.test("augment options are validated", () => {
+Deno.test("augment options are validated; the defaults are flip p = 0.5 and shifts of up to 2 px", () => {
+  assert.deepEqual(resolveAugment(), {
+    hflip: 0.5,
+    translate: 2,
+    magnitudeScale: null,
+    uEncoding: "minmax01",
+  });
   assert.throws(() => resolveAugment({ hflip: 1.5 }), RangeError);
   assert.throws(() => resolveAugment({ translate: 0.5 }), /translate/);
   assert.throws(() => resolveAugment({ magnitudeScale: [0.8, 1.2] }), /uEncoding "signed"/);
