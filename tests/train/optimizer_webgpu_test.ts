@@ -1,5 +1,5 @@
 /**
- * The webgpu optimizer kernels (`lib/train/optimizer_webgpu.ts`): the two-dispatch AdamW update against the
+ * The webgpu optimizer kernels (`lib/train/optimizer_webgpu.ts`): the grouped AdamW update (moments of up to six variables per dispatch) against the
  * op path and the cpu host loop (itself bit-equal to the op path and checked against a torch trace), the
  * torch trace on webgpu, and the grouped sum of squares against a float64 host sum.
  *
