@@ -1,7 +1,8 @@
 /**
- * The webgpu optimizer kernels (`lib/train/optimizer_webgpu.ts`): the grouped AdamW update (moments of up to six variables per dispatch) against the
- * op path and the cpu host loop (itself bit-equal to the op path and checked against a torch trace), the
- * torch trace on webgpu, and the grouped sum of squares against a float64 host sum.
+ * The webgpu optimizer kernels (`lib/train/optimizer_webgpu.ts`): the grouped AdamW update (the moments of up
+ * to six variables per dispatch) against the op path and the cpu host loop (itself bit-equal to the op path
+ * and checked against a torch trace), the torch trace on webgpu, and the grouped sum of squares against a
+ * float64 host sum.
  *
  * Tolerances: the update and the op path are both float32 in the same order; the GPU may contract a
  * multiply and an add into one fused multiply-add and WGSL allows 2.5 ulp for division (sqrt as
