@@ -24,7 +24,7 @@ import {
   matmulRowsWasm,
   wasmMatmulEnabled,
 } from "./fused_matmul.ts";
-import { cachedScalar, meanAxis } from "../ops/constants.ts";
+import { cachedScalar, jsBackend, meanAxis } from "../ops/constants.ts";
 import {
   attentionBackwardSimd,
   attentionForwardSimd,
@@ -45,7 +45,9 @@ import {
 } from "./layer_simd.ts";
 import {
   attentionWebGPU,
+  type BatchNormMoving,
   batchNormTrainMovingWebGPU,
+  type BatchNormTrainResult,
   batchNormTrainWebGPU,
   conv3x3WebGPU,
   depthwiseConv1dWebGPU,
@@ -65,8 +67,7 @@ type GradFn = Parameters<typeof tf.customGrad>[0];
  * e.g. `Conv2DBackpropFilter`; tensors are copied out of and into the wasm heap around each kernel).
  */
 export function jsKernels(): boolean {
-  const b = tf.getBackend();
-  return b === "cpu" || b === "wasm";
+  return jsBackend();
 }
 
 const vals = (t: tf.Tensor) => t.dataSync() as Float32Array;
@@ -301,8 +302,8 @@ export function fusedBatchNormTrain(
   gamma: tf.Tensor,
   beta: tf.Tensor,
   eps: number,
-  moving: { mean: tf.Tensor; variance: tf.Tensor; momentum: number },
-): { y: tf.Tensor; movingMean: tf.Tensor; movingVar: tf.Tensor } {
+  moving: BatchNormMoving,
+): BatchNormTrainResult {
   const c = x.shape[x.rank - 1];
   const n = x.size / c;
   if (!jsKernels() && webgpuLayersFor(x.size, c)) {

@@ -987,6 +987,20 @@ export function batchNormTrainWebGPU(
   return { y, mean, variance };
 }
 
+/** BatchNorm's moving statistics before a training step, and their momentum. */
+export interface BatchNormMoving {
+  mean: tf.Tensor;
+  variance: tf.Tensor;
+  momentum: number;
+}
+
+/** A BatchNorm training step's output and the new moving statistics (the caller owns all three). */
+export interface BatchNormTrainResult {
+  y: tf.Tensor;
+  movingMean: tf.Tensor;
+  movingVar: tf.Tensor;
+}
+
 /**
  * {@link batchNormTrainWebGPU} and the moving statistics' update in one go: returns `y` and the new moving
  * mean and variance (`old·m + μ·(1 − m)`, `old·m + σ²·n/(n − 1)·(1 − m)`; the caller writes them into its
@@ -1000,8 +1014,8 @@ export function batchNormTrainMovingWebGPU(
   gamma: tf.Tensor,
   beta: tf.Tensor,
   eps: number,
-  moving: { mean: tf.Tensor; variance: tf.Tensor; momentum: number },
-): { y: tf.Tensor; movingMean: tf.Tensor; movingVar: tf.Tensor } {
+  moving: BatchNormMoving,
+): BatchNormTrainResult {
   const c = x.shape[x.rank - 1];
   const n = x.size / c;
   const { y, stats } = batchNormStatsAndY(x, gamma, beta, eps);

@@ -60,7 +60,8 @@ export function cachedTensor1d(
   );
 }
 
-function jsBackend(): boolean {
+/** True on tfjs's `cpu` and `wasm` backends (host-memory tensors, where merba runs its JavaScript/SIMD kernels). */
+export function jsBackend(): boolean {
   const b = tf.getBackend();
   return b === "cpu" || b === "wasm";
 }

@@ -17,7 +17,7 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import { indexGatherSumWebGPU, indexGatherWebGPU, indexGatherWebGPUApplies } from "./windows_webgpu.ts";
-import { cachedScalar } from "./constants.ts";
+import { cachedScalar, jsBackend } from "./constants.ts";
 
 /**
  * An element map: `out.flat[i] = idx[i] < 0 ? 0 : x.flat[idx[i]]`, `x` of shape `inShape`, `out` of shape
@@ -155,11 +155,6 @@ function hasNeg(a: Int32Array): boolean {
     hasNegCache.set(a, v);
   }
   return v;
-}
-
-function jsBackend(): boolean {
-  const b = tf.getBackend();
-  return b === "cpu" || b === "wasm";
 }
 
 /**
