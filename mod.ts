@@ -321,8 +321,21 @@ export type {
 export { checkpointHook, loadLatestCheckpoint, saveCheckpoint } from "./lib/train/checkpoint.ts";
 export type { CheckpointState } from "./lib/train/checkpoint.ts";
 /** LOSO runner: pooled predictions, honest protocol, per-fold resume, shards. */
-export { buildRunSpec, collectVersions, resolveEvaluation, runFold, runLoso } from "./lib/train/loso.ts";
-export type { LosoCallbacks, LosoModel, LosoOptions, ModelFactory } from "./lib/train/loso.ts";
+export {
+  buildRunSpec,
+  collectVersions,
+  epochsForStepBudget,
+  resolveEvaluation,
+  runFold,
+  runLoso,
+} from "./lib/train/loso.ts";
+export type {
+  LosoCallbacks,
+  LosoModel,
+  LosoOptions,
+  ModelFactory,
+  StepBudgetEpochs,
+} from "./lib/train/loso.ts";
 /** MERba model factory for LOSO folds (dataset classes, input size and fold seed filled in). */
 export { merbaFactory } from "./lib/train/merba_factory.ts";
 /** LOSO results files: run spec, fold records, pooling, merge of shards, markdown summary. */

@@ -259,10 +259,13 @@ export async function readAllFolds(dir: string): Promise<FoldRecord[]> {
 /** The protocol statement for a run (quoted in results.json, summary.md and reports). */
 export function protocolStatement(spec: RunSpec, foldsDone: number, epochsNote = ""): string {
   const ev = spec.evaluation;
+  const budget = spec.train.stepBudget === undefined
+    ? ""
+    : `, from a budget of ${spec.train.stepBudget} optimizer steps per fold at the mean training-set size`;
   const sel = ev.mode === "fixed"
-    ? `a fixed number of epochs (${spec.train.epochs}) chosen before any test subject was seen; no model or epoch selection on the test subject`
+    ? `a fixed number of epochs (${spec.train.epochs}${budget}) chosen before any test subject was seen; no model or epoch selection on the test subject`
     : `the epoch count chosen per fold on an inner validation split of ${ev.innerValSubjects} training subject(s) ` +
-      `(at most ${spec.train.epochs} epochs), then a refit on all training subjects for that many epochs; the test subject is never used for selection`;
+      `(at most ${spec.train.epochs} epochs${budget}), then a refit on all training subjects for that many epochs; the test subject is never used for selection`;
   return `Leave-one-subject-out over ${spec.dataset.subjects.length} subjects of "${spec.dataset.name}" ` +
     `(protocol ${spec.dataset.protocol}, ${spec.dataset.n} samples, ${spec.dataset.fine.length} classes: ` +
     `${spec.dataset.fine.join(", ")}); ${foldsDone} of ${spec.dataset.subjects.length} folds pooled. ` +

@@ -50,6 +50,14 @@ Deno.test("cli: usage errors exit 2 with a message naming the argument", async (
   );
   assert.equal(r.code, 2);
   assert.match(r.err, /--label-smoothing 1: expected a value in \[0, 1\)/);
+  r = await capture(() =>
+    main(["train", "--dataset", "synthetic", "--out", "x", "--steps", "360", "--epochs", "60", "--quiet"])
+  );
+  assert.equal(r.code, 2);
+  assert.match(r.err, /--steps and --epochs exclude each other/);
+  r = await capture(() => main(["train", "--dataset", "synthetic", "--out", "x", "--steps", "0", "--quiet"]));
+  assert.equal(r.code, 2);
+  assert.match(r.err, /--steps 0: expected an integer >= 1/);
   r = await capture(() => main(["train", "--bogus"]));
   assert.equal(r.code, 2);
   r = await capture(() => main(["frobnicate"]));
@@ -136,6 +144,21 @@ Deno.test("cli train on a dataset file: one process and --jobs 2 give the same p
   assert.equal(back.config.inputSize[0], 28);
   back.dispose();
   assert.match(one.out, /Folds: 4\/4 \(complete\)/);
+  // --steps: 9 training samples per fold, 2 batches of 8, so 2 steps are the 1 epoch above (same predictions)
+  const noEpochs = [...args];
+  noEpochs.splice(noEpochs.indexOf("--epochs"), 2);
+  const steps = await capture(() =>
+    main(["train", ...noEpochs, "--steps", "2", "--folds", "0", "--out", join(dir, "steps")])
+  );
+  assert.equal(steps.code, 0, steps.err);
+  assert.match(
+    steps.err,
+    /--steps 2: 1 epoch \(2 batches of 8 per epoch at the mean training-set size 9\.0\)/,
+  );
+  const fold0 = async (run: string) =>
+    JSON.parse(await Deno.readTextFile(join(dir, run, "folds", "fold-000.json"))) as { yPred: number[] };
+  assert.deepEqual((await fold0("steps")).yPred, (await fold0("one")).yPred);
+  assert.match(steps.out, /fixed number of epochs \(1, from a budget of 2 optimizer steps per fold/);
   const par = await capture(() => main(["train", ...args, "--jobs", "2", "--out", join(dir, "par")]));
   assert.equal(par.code, 0, par.err);
   const a = JSON.parse(await Deno.readTextFile(join(dir, "one", "results.json")));

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import * as tf from "@tensorflow/tfjs";
 import { join } from "node:path";
-import { runLoso } from "../../lib/train/loso.ts";
+import { buildRunSpec, epochsForStepBudget, runLoso } from "../../lib/train/loso.ts";
 import { mergeRuns, readAllFolds } from "../../lib/train/results.ts";
 import { collectVersions } from "../../lib/train/loso.ts";
 import { linearFactory, toyDataset } from "./_fixtures.ts";
@@ -142,4 +142,53 @@ Deno.test("runLoso tta hflip: part of the run key and the protocol text; tta non
   );
   await Deno.remove(a, { recursive: true });
   await Deno.remove(b, { recursive: true });
+});
+
+Deno.test("epochsForStepBudget: the shipped recipe's 360 steps are 60 epochs at 188 samples, 26 at MEGC2019's size", () => {
+  // 14 subjects, 188 samples (the embedded synthetic set's shape): 174.57 training samples, 6 batches of 32
+  const synth = Array.from({ length: 188 }, (_, i) => `s${i % 14}`);
+  assert.deepEqual(epochsForStepBudget(synth, 360), {
+    epochs: 60,
+    stepsPerEpoch: 6,
+    meanTrain: 188 - 188 / 14,
+  });
+  // 68 subjects, 442 samples (MEGC2019's composite): 435.5 training samples, 14 batches; 360 / 14 = 25.7
+  const megc = Array.from({ length: 442 }, (_, i) => `s${i % 68}`);
+  const m = epochsForStepBudget(megc, 360);
+  assert.equal(m.stepsPerEpoch, 14);
+  assert.equal(m.epochs, 26);
+  assert.equal(m.meanTrain, 442 - 442 / 68);
+  // dropLast floors the batches; the count never falls below one epoch
+  assert.equal(epochsForStepBudget(megc, 360, { batchSize: 32, dropLast: true }).stepsPerEpoch, 13);
+  assert.equal(epochsForStepBudget(megc, 1).epochs, 1);
+  assert.throws(() => epochsForStepBudget(megc, 0), /stepBudget = 0, expected an integer >= 1/);
+  assert.throws(() => epochsForStepBudget(megc, 10, { batchSize: 0 }), /batchSize = 0/);
+  assert.throws(() => epochsForStepBudget(["a", "a"], 10), /at least 2 subjects, the dataset has 1/);
+});
+
+Deno.test("runLoso stepBudget: epochs fixed from the dataset's size, recorded in the spec and the protocol", async () => {
+  // toy set: 6 subjects x 6 samples, 30 training samples per fold, batch 8 -> 4 steps per epoch; 12 steps = 3 epochs
+  const a = await runLoso(ds, {
+    model: linearFactory,
+    train: { ...train, epochs: undefined },
+    stepBudget: 12,
+  });
+  const b = await runLoso(ds, { model: linearFactory, train });
+  assert.equal(a.spec.train.epochs, 3);
+  assert.equal(a.spec.train.stepBudget, 12);
+  assert.equal(b.spec.train.stepBudget, undefined);
+  assert.notEqual(a.spec.key, b.spec.key);
+  // the same training as 3 epochs given directly
+  assert.deepEqual(a.metrics, b.metrics);
+  assert.match(a.protocol, /fixed number of epochs \(3, from a budget of 12 optimizer steps per fold/);
+  // an epoch count that agrees is accepted; one that disagrees, or neither, is an error
+  assert.equal(buildRunSpec(ds, { model: linearFactory, train, stepBudget: 12 }).train.epochs, 3);
+  assert.throws(
+    () => buildRunSpec(ds, { model: linearFactory, train, stepBudget: 20 }),
+    /train.epochs = 3 disagrees with stepBudget = 20, which gives 5 epochs here \(4 steps per epoch\)/,
+  );
+  assert.throws(
+    () => buildRunSpec(ds, { model: linearFactory, train: { batchSize: 8 } }),
+    /give train.epochs or stepBudget/,
+  );
 });
