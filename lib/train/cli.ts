@@ -264,9 +264,10 @@ export async function trainCommand(args: string[]): Promise<number> {
       } | backend ${info.name} | out ${values.out}`,
   );
   if (budget) {
+    const n = budget.epochs;
     console.error(
-      `merba train: --steps ${stepBudget}: ${budget.epochs} epoch${budget.epochs === 1 ? "" : "s"} (${budget.stepsPerEpoch} batches of ` +
-        `${batchSize} per epoch at the mean training-set size ${budget.meanTrain.toFixed(1)})`,
+      `merba train: --steps ${stepBudget}: ${n} epoch${n === 1 ? "" : "s"} (${budget.stepsPerEpoch} batches ` +
+        `of ${batchSize} per epoch at the mean training-set size ${budget.meanTrain.toFixed(1)})`,
     );
   }
   const bar = values.quiet ? null : new ProgressBar(Math.max(1, total), { label: "LOSO" });
