@@ -264,9 +264,9 @@ export async function trainCommand(args: string[]): Promise<number> {
       } | backend ${info.name} | out ${values.out}`,
   );
   if (budget) {
-    const n = budget.epochs;
+    const epochs = budget.epochs === 1 ? "1 epoch" : `${budget.epochs} epochs`;
     console.error(
-      `merba train: --steps ${stepBudget}: ${n} epoch${n === 1 ? "" : "s"} (${budget.stepsPerEpoch} batches ` +
+      `merba train: --steps ${stepBudget}: ${epochs} (${budget.stepsPerEpoch} batches ` +
         `of ${batchSize} per epoch at the mean training-set size ${budget.meanTrain.toFixed(1)})`,
     );
   }
