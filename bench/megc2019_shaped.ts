@@ -11,6 +11,7 @@
  * ```sh
  * deno task synth --out out/megc-timing/synth68 --seed 2019 --subjects 68 --astronaut 12
  * deno run -A bench/megc2019_shaped.ts out/megc-timing/synth68/flow_tvl1_28.mflow out/megc-timing/megc2019-shaped.mflow
+ * # --fine: keep the source's 5 fine classes (valence as the coarse level): a harder set of the same shape
  * deno task train --dataset out/megc-timing/megc2019-shaped.mflow --epochs 60 --batch-size 32 --lr 1e-2 \
  *   --backend cpu --jobs 2 --out out/loso/megc2019-shaped
  * ```
@@ -32,7 +33,10 @@ export const MEGC2019_PARTS = [
  * sample count over them as evenly as the subjects' own counts allow (round robin over each subject's
  * samples in index order). Throws if the source has too few subjects or samples.
  */
-export function megc2019Shaped(src: FlowDataset): FlowDataset {
+export function megc2019Shaped(
+  src: FlowDataset,
+  { labels = "valence" }: { labels?: "valence" | "fine" } = {},
+): FlowDataset {
   const bySubject = new Map<string, number[]>();
   src.subjects.forEach((s, i) => {
     if (!bySubject.has(s)) bySubject.set(s, []);
@@ -71,17 +75,18 @@ export function megc2019Shaped(src: FlowDataset): FlowDataset {
   const per = src.height * src.width * 3;
   const x = new Float32Array(picked.length * per);
   picked.forEach((p, j) => x.set(src.x.subarray(p.index * per, (p.index + 1) * per), j * per));
-  const labels = Int32Array.from(picked, (p) => src.coarse[p.index]);
+  const valence = Int32Array.from(picked, (p) => src.coarse[p.index]);
+  const fine = labels === "fine" ? Int32Array.from(picked, (p) => src.fine[p.index]) : valence;
   return {
     name: `megc2019-shaped(${src.name})`,
-    protocol: "megc2019-shaped-synthetic",
+    protocol: labels === "fine" ? "megc2019-shaped-synthetic-5class" : "megc2019-shaped-synthetic",
     n: picked.length,
     height: src.height,
     width: src.width,
     x,
-    fine: labels,
-    coarse: Int32Array.from(labels),
-    classes: {
+    fine,
+    coarse: Int32Array.from(valence),
+    classes: labels === "fine" ? structuredClone(src.classes) : {
       fine: [...src.classes.coarse],
       coarse: [...src.classes.coarse],
       fineToCoarse: src.classes.coarse.map((_, i) => i),
@@ -91,18 +96,21 @@ export function megc2019Shaped(src: FlowDataset): FlowDataset {
     ids: picked.map((p) => `${p.dataset}:${src.ids[p.index]}`),
     preprocessing: {
       ...(src.preprocessing ?? {}),
-      shapedAs: "MEGC2019 composite (timing stand-in; synthetic flows, valence labels)",
+      shapedAs: `MEGC2019 composite (timing stand-in; synthetic flows, ${
+        labels === "fine" ? "the source's fine labels" : "valence labels"
+      })`,
     },
   };
 }
 
 if (import.meta.main) {
-  const [from, to] = Deno.args;
+  const fineLabels = Deno.args.includes("--fine");
+  const [from, to] = Deno.args.filter((a) => a !== "--fine");
   if (!from || !to) {
-    console.error("usage: deno run -A bench/megc2019_shaped.ts SOURCE.mflow OUT.mflow");
+    console.error("usage: deno run -A bench/megc2019_shaped.ts [--fine] SOURCE.mflow OUT.mflow");
     Deno.exit(2);
   }
-  const ds = megc2019Shaped(await loadFlowDataset(from));
+  const ds = megc2019Shaped(await loadFlowDataset(from), { labels: fineLabels ? "fine" : "valence" });
   await saveFlowDataset(ds, to);
   const count = (k: number) => ds.fine.filter((v) => v === k).length;
   console.log(

@@ -73,3 +73,21 @@ Deno.test("megc2019Shaped: too few subjects or samples is a RangeError naming th
   assert.throws(() => megc2019Shaped(source(67, 13)), /has 67 subjects, need 68/);
   assert.throws(() => megc2019Shaped(source(68, 6)), /16 subjects for smic have too few samples/);
 });
+
+Deno.test("megc2019Shaped labels fine: the same rows with the source's 5 classes, valence as the coarse level", () => {
+  const src = source(70, 13);
+  const a = megc2019Shaped(src);
+  const b = megc2019Shaped(src, { labels: "fine" });
+  assert.equal(b.protocol, "megc2019-shaped-synthetic-5class");
+  assert.deepEqual(b.ids, a.ids);
+  assert.deepEqual(b.subjects, a.subjects);
+  assert.deepEqual(b.classes, src.classes);
+  const px = 2 * 2 * 3;
+  for (let j = 0; j < b.n; j++) {
+    const i = b.x[j * px];
+    assert.equal(b.fine[j], src.fine[i]);
+    assert.equal(b.coarse[j], src.coarse[i]);
+    assert.equal(b.coarse[j], a.fine[j]);
+  }
+  assert.equal(new Set(b.fine).size, 5);
+});
