@@ -37,6 +37,8 @@ export interface IndexMap {
 const mapCache = new Map<string, IndexMap>();
 const MAP_CACHE_LIMIT = 256;
 const tensorCache = new Map<string, { fwd: tf.Tensor1D; bwd: tf.Tensor1D[] }>();
+/** Index tables of {@link applyIndexMapSum} on webgpu, by map key (evicted with the map). */
+const sumTables = new Map<string, { fwd: tf.Tensor1D; bwd: tf.Tensor1D }>();
 
 function product(shape: readonly number[]): number {
   let n = 1;
@@ -81,6 +83,11 @@ export function cachedIndexMap(
         tf.dispose([t.fwd, ...t.bwd]);
         tensorCache.delete(k);
       }
+    }
+    const s = sumTables.get(oldest);
+    if (s) {
+      tf.dispose([s.fwd, s.bwd]);
+      sumTables.delete(oldest);
     }
   }
   const map: IndexMap = { key, inShape: [...inShape], outShape: [...outShape], idx, inv };
@@ -189,8 +196,6 @@ export function applyIndexMap(x: tf.Tensor, map: IndexMap): tf.Tensor {
   );
   return op(x);
 }
-
-const sumTables = new Map<string, { fwd: tf.Tensor1D; bwd: tf.Tensor1D }>();
 
 /**
  * The map applied, then the `k` slices of its output (`[k, ...shape]`) summed in order and scaled:

@@ -173,6 +173,19 @@ Deno.test("applyIndexMapSum: the map, then its k slices summed in order and scal
         "merba_index_gather_sum_3",
         "merba_index_gather_sum_1",
       ]);
+      // its two index tables leave the GPU when the map leaves the cache (256 newer maps), and come back on use
+      const flush = (tag: string) => {
+        for (let i = 0; i < 256; i++) cachedIndexMap(`test:${tag}${i}`, [1], [1], (idx) => idx.set([0]));
+      };
+      flush("flush"); // every earlier map (and its tables) out of the cache
+      const fresh = cachedIndexMap("test:sum3-evict", [3, 4], [3, 2, 2], (idx) => idx.set(perm));
+      applyIndexMapSum(x, fresh, 1 / 3).dispose();
+      const held = tf.memory().numTensors;
+      flush("evict");
+      equal(tf.memory().numTensors, held - 2, "the map's two tables disposed with it");
+      const again = applyIndexMapSum(x, fresh, 1 / 3);
+      deepStrictEqual(await again.data(), await ref.data(), "webgpu: value after eviction");
+      again.dispose();
     }
     tf.dispose([x, g, y, ref, dx, dref]);
   }
