@@ -47,7 +47,8 @@ train options:
   --epochs N              fixed epoch count (default 60)
   --steps N               a budget of N optimizer steps per fold instead: epochs = round(N / batches per
                           epoch at the mean training-set size), fixed before any fold runs (360 = 60 epochs on
-                          the synthetic set, 26 on a MEGC2019-sized composite); excludes --epochs
+                          the synthetic set, 26 on a MEGC2019-sized composite — too few there, see
+                          BENCHMARKS.md); excludes --epochs
   --batch-size N          (default 32)      --lr X (default 1e-2)     --weight-decay X (default 0.05)
   --warmup-epochs X       (default 1)       --grad-clip X (default 5; 0 = off)
   --class-balanced        weight the loss by n/(K n_c)
