@@ -187,6 +187,9 @@ export async function trainCommand(args: string[]): Promise<number> {
   if (values.tta !== "none" && values.tta !== "hflip") {
     throw new UsageError(`--tta ${values.tta}: expected none or hflip`);
   }
+  if (values.steps !== undefined && values.epochs !== undefined) {
+    throw new UsageError("--steps and --epochs exclude each other (--steps sets the epoch count)");
+  }
   let jobs = values.jobs === "auto"
     ? navigator.hardwareConcurrency
     : num("jobs", values.jobs, 1, { int: true, min: 1 });
@@ -208,9 +211,6 @@ export async function trainCommand(args: string[]): Promise<number> {
   const info = await initBackend({ backend: values.backend as BackendName | undefined, quiet: values.quiet });
   const ds = await loadDatasetArg(values.dataset, values.protocol);
   const gradClip = num("grad-clip", values["grad-clip"], 5, { min: 0 });
-  if (values.steps !== undefined && values.epochs !== undefined) {
-    throw new UsageError("--steps and --epochs exclude each other (--steps sets the epoch count)");
-  }
   const batchSize = num("batch-size", values["batch-size"], 32, { int: true, min: 1 });
   const stepBudget = values.steps === undefined
     ? undefined

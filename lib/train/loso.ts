@@ -217,8 +217,9 @@ export interface StepBudgetEpochs {
  * runs, and the same for every fold and shard. For example the shipped recipe's 360 steps are 60 epochs on
  * the 188-sample synthetic set (174.6 training samples per fold, 6 batches of 32) and 26 epochs on a
  * MEGC2019-sized composite (435.5 training samples, 14 batches). The same number of steps does not mean the
- * same training: on a MEGC2019-shaped synthetic stand-in, 26 epochs left merba-tiny under-trained and 0.03–0.04
- * UF1 below 60 epochs (BENCHMARKS.md, tenth session), so the default recipe stays a fixed epoch count.
+ * same training: on a MEGC2019-shaped synthetic stand-in, 26 epochs left merba-tiny under-trained, 0.021 UF1
+ * below 60 epochs on average over three seeds (BENCHMARKS.md, tenth session), so the default recipe stays a
+ * fixed epoch count.
  *
  * @param subjects the dataset's per-sample subject keys (`ds.subjects`).
  * @param steps optimizer steps per fold (an integer >= 1).

@@ -55,6 +55,12 @@ Deno.test("cli: usage errors exit 2 with a message naming the argument", async (
   );
   assert.equal(r.code, 2);
   assert.match(r.err, /--steps and --epochs exclude each other/);
+  // also before --jobs starts any process
+  r = await capture(() =>
+    main(["train", "--dataset", "synthetic", "--out", "x", "--steps", "9", "--epochs", "3", "--jobs", "2"])
+  );
+  assert.equal(r.code, 2);
+  assert.match(r.err, /--steps and --epochs exclude each other/);
   r = await capture(() => main(["train", "--dataset", "synthetic", "--out", "x", "--steps", "0", "--quiet"]));
   assert.equal(r.code, 2);
   assert.match(r.err, /--steps 0: expected an integer >= 1/);
