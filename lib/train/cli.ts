@@ -21,6 +21,7 @@ import { loadFlowDataset } from "../data/cache.ts";
 import type { MerbaOverrides } from "../models/config.ts";
 import { collectVersions, epochsForStepBudget, runLoso } from "./loso.ts";
 import { merbaFactory } from "./merba_factory.ts";
+import { defaultAugment } from "./augment.ts";
 import { saveMerba } from "../models/io.ts";
 import type { MerbaModel } from "../models/merba.ts";
 import { ProgressBar } from "../progress.ts";
@@ -228,9 +229,10 @@ export async function trainCommand(args: string[]): Promise<number> {
     classBalanced: values["class-balanced"],
     labelSmoothing: labelSmoothing(values["label-smoothing"]),
     ...(values.ema !== undefined ? { ema: emaDecay(values.ema) } : {}),
-    augment: values["no-augment"]
-      ? false as const
-      : { hflip: 0.5, translate: num("translate", values.translate, 2, { int: true, min: 0 }) },
+    augment: values["no-augment"] ? false as const : {
+      hflip: defaultAugment().hflip,
+      translate: num("translate", values.translate, defaultAugment().translate, { int: true, min: 0 }),
+    },
   };
   const folds = parseFolds(values.folds);
   const model = merbaFactory(

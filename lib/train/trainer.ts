@@ -24,7 +24,7 @@ import {
   WebGPUValidationError,
 } from "../ops/webgpu_errors.ts";
 import { WeightEma } from "./ema.ts";
-import { augmentBatch, type AugmentOptions, hflipFlow, resolveAugment } from "./augment.ts";
+import { augmentBatch, type AugmentOptions, defaultAugment, hflipFlow, resolveAugment } from "./augment.ts";
 import { computeMetrics, type Metrics } from "./metrics.ts";
 import { AdamW, globalNorm, type WeightGroups } from "./optimizer.ts";
 import { mulberry32, shuffleInPlace } from "./random.ts";
@@ -84,6 +84,9 @@ export interface TrainOptions {
   ema?: number | null;
 }
 
+/** The augmentation defaults, from `augment.ts` (one place; the run key hashes the resulting object). */
+const AUGMENT_DEFAULTS = defaultAugment();
+
 /** Default hyper-parameters (a fresh object each call). */
 export function defaultTrainOptions(): Required<Omit<TrainOptions, "epochs" | "ema">> {
   return {
@@ -96,7 +99,7 @@ export function defaultTrainOptions(): Required<Omit<TrainOptions, "epochs" | "e
     seed: 0,
     classBalanced: false,
     labelSmoothing: 0,
-    augment: { hflip: 0.5, translate: 2 },
+    augment: { hflip: AUGMENT_DEFAULTS.hflip, translate: AUGMENT_DEFAULTS.translate },
     dropLast: false,
   };
 }
