@@ -161,6 +161,8 @@ export {
   hierarchy,
   listProtocols,
   MEGC_EMOTION_CLASS,
+  MEGC_EXCLUDED_BY_DATASET,
+  megcClassOf,
   PROTOCOLS,
   registerProtocol,
   validateProtocol,

@@ -27,6 +27,12 @@ export interface Protocol {
   emotionToFine: Record<string, string>;
   /** Emotions dropped by this protocol (counted, not errors). */
   exclude: string[];
+  /**
+   * Emotions dropped for one dataset's samples only (dataset → emotions), where a name the protocol maps for
+   * other datasets is not part of the protocol in that one: MEGC2019 counts SAMM's fear and sadness as negative
+   * but leaves CASME II's out. Counted in {@link ProtocolResult.excluded} as `"<emotion> (<dataset>)"`.
+   */
+  excludeByDataset?: Record<string, string[]>;
 }
 
 /**
@@ -53,7 +59,8 @@ export function flatHierarchy(classes: string[]): ClassHierarchy {
 /**
  * MEGC2019 mapping of every loader emotion to its 3-class name: positive = happiness (and SMIC `positive`),
  * negative = disgust, repression, anger, contempt, fear, sadness (and SMIC `negative`), surprise = surprise.
- * `others` has no class.
+ * `others` has no class. Fear and sadness count only for SAMM: CASME II's MEGC classes are disgust +
+ * repression, happiness and surprise ({@link MEGC_EXCLUDED_BY_DATASET}, {@link megcClassOf}).
  */
 export const MEGC_EMOTION_CLASS: Readonly<Record<string, string>> = {
   negative: "negative",
@@ -67,6 +74,32 @@ export const MEGC_EMOTION_CLASS: Readonly<Record<string, string>> = {
   happiness: "positive",
   surprise: "surprise",
 };
+
+/**
+ * Emotions outside MEGC2019's three classes for one dataset although {@link MEGC_EMOTION_CLASS} maps the name:
+ * CASME II's fear (2) and sadness (4) are not in its MEGC classes (negative = disgust + repression: 150
+ * label-file samples, datasets-and-evaluation.md §2), while SAMM's fear and sadness count as negative (§3).
+ */
+export const MEGC_EXCLUDED_BY_DATASET: Readonly<Record<string, readonly string[]>> = {
+  casme2: ["fear", "sadness"],
+};
+
+/**
+ * The MEGC2019 3-class name of a loader emotion from `dataset`, or undefined when MEGC2019 has no class for
+ * it there (`others` anywhere; fear and sadness in CASME II).
+ *
+ * @example
+ * ```ts
+ * import { megcClassOf } from "./protocols.ts";
+ * import assert from "node:assert/strict";
+ * assert.equal(megcClassOf("samm", "fear"), "negative");
+ * assert.equal(megcClassOf("casme2", "fear"), undefined);
+ * ```
+ */
+export function megcClassOf(dataset: string, emotion: string): string | undefined {
+  if (MEGC_EXCLUDED_BY_DATASET[dataset]?.includes(emotion)) return undefined;
+  return MEGC_EMOTION_CLASS[emotion];
+}
 
 function identity(names: string[]): Record<string, string> {
   return Object.fromEntries(names.map((n) => [n, n]));
@@ -192,17 +225,21 @@ const BUILTIN: Protocol[] = [
     datasets: ["casme2", "samm", "smic"],
     description:
       "MEGC2019 composite 3-class (load with loadComposite from the official list): negative 250, " +
-      "positive 109, surprise 83 = 442 / 68 subjects (SMIC 164, CASME II 145, SAMM 133). Fine = coarse.",
+      "positive 109, surprise 83 = 442 / 68 subjects (SMIC 164, CASME II 145, SAMM 133). Fine = coarse. " +
+      "From label files alone: CASME II's fear and sadness are left out, SAMM's count as negative.",
     classes: flatHierarchy(["negative", "positive", "surprise"]),
     emotionToFine: { ...MEGC_EMOTION_CLASS },
     exclude: ["others"],
+    excludeByDataset: { casme2: [...MEGC_EXCLUDED_BY_DATASET.casme2] },
   },
   {
     name: "megc2019-emotions",
     datasets: ["casme2", "samm", "smic"],
     description:
       "MEGC2019 composite with the label-file emotions as the fine level (union vocabulary) under " +
-      "the 3 MEGC classes; SMIC's folder labels stay `negative`/`positive` fine classes of their own.",
+      "the 3 MEGC classes; SMIC's folder labels stay `negative`/`positive` fine classes of their own, and so " +
+      "do CASME II / SAMM samples whose label the composite list overrides. CASME II's fear and sadness are " +
+      "left out (not in its MEGC classes).",
     classes: hierarchy([
       ["negative", ["anger", "contempt", "disgust", "fear", "repression", "sadness", "negative"]],
       ["positive", ["happiness", "positive"]],
@@ -221,6 +258,7 @@ const BUILTIN: Protocol[] = [
       "surprise",
     ]),
     exclude: ["others"],
+    excludeByDataset: { casme2: [...MEGC_EXCLUDED_BY_DATASET.casme2] },
   },
   {
     name: "synthetic-5class",
@@ -303,6 +341,18 @@ export function validateProtocol(p: Protocol): void {
       throw new RangeError(`protocol ${p.name}: emotion "${e}" is both mapped and excluded`);
     }
   }
+  for (const [d, es] of Object.entries(p.excludeByDataset ?? {})) {
+    if (!p.datasets.includes(d)) {
+      throw new RangeError(
+        `protocol ${p.name}: excludeByDataset names dataset "${d}", which it does not cover (${
+          p.datasets.join(", ")
+        })`,
+      );
+    }
+    if (!Array.isArray(es) || es.some((e) => typeof e !== "string")) {
+      throw new RangeError(`protocol ${p.name}: excludeByDataset.${d} must be a list of emotion names`);
+    }
+  }
   for (const f of fine) {
     if (!Object.values(p.emotionToFine).includes(f)) {
       throw new RangeError(`protocol ${p.name}: fine class "${f}" has no emotion mapped to it`);
@@ -347,7 +397,7 @@ export interface ProtocolResult {
   coarse: Int32Array;
   /** Count of kept samples per fine class name. */
   counts: Record<string, number>;
-  /** Count of dropped samples per excluded emotion. */
+  /** Count of dropped samples per excluded emotion (`"<emotion> (<dataset>)"` for a dataset-only exclusion). */
   excluded: Record<string, number>;
   /** Skipped samples (unknown emotions with `skipBad`). */
   warnings: string[];
@@ -395,6 +445,11 @@ export function applyProtocol(
       }
       if (p.exclude.includes(s.emotion)) {
         excluded[s.emotion] = (excluded[s.emotion] ?? 0) + 1;
+        continue;
+      }
+      if (p.excludeByDataset?.[s.dataset]?.includes(s.emotion)) {
+        const key = `${s.emotion} (${s.dataset})`;
+        excluded[key] = (excluded[key] ?? 0) + 1;
         continue;
       }
       const f = p.emotionToFine[s.emotion];

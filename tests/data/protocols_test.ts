@@ -4,6 +4,7 @@ import {
   getProtocol,
   listProtocols,
   MEGC_EMOTION_CLASS,
+  megcClassOf,
   type Protocol,
   PROTOCOLS,
   registerProtocol,
@@ -124,6 +125,43 @@ Deno.test("applyProtocol maps emotions, counts excluded ones, and rejects unknow
   assert.throws(
     () => applyProtocol([sample("samm", "anger")], "casme2-5class"),
     (e: unknown) => e instanceof DatasetError && e.field === "dataset" && /covers casme2/.test(e.message),
+  );
+});
+
+Deno.test("megc2019-3class leaves CASME II's fear and sadness out and keeps SAMM's as negative", () => {
+  // reference §2: CASME II's MEGC classes are disgust + repression, happiness, surprise (150 label-file
+  // samples); §3: SAMM's negative = anger + contempt + disgust + fear + sadness
+  const ss = [
+    sample("casme2", "fear", 2),
+    sample("casme2", "sadness", 3),
+    sample("casme2", "repression", 4),
+    sample("samm", "fear", 5),
+    sample("samm", "sadness", 6),
+    sample("smic", "negative", 7),
+  ];
+  for (const name of ["megc2019-3class", "megc2019-emotions"]) {
+    const r = applyProtocol(ss, name);
+    assert.deepEqual(r.samples.map((s) => `${s.dataset}/${s.emotion}`), [
+      "casme2/repression",
+      "samm/fear",
+      "samm/sadness",
+      "smic/negative",
+    ], name);
+    assert.deepEqual(r.excluded, { "fear (casme2)": 1, "sadness (casme2)": 1 }, name);
+    assert.deepEqual([...r.coarse], [0, 0, 0, 0], name);
+  }
+  assert.equal(megcClassOf("casme2", "fear"), undefined);
+  assert.equal(megcClassOf("casme2", "disgust"), "negative");
+  assert.equal(megcClassOf("samm", "sadness"), "negative");
+  assert.equal(megcClassOf("smic", "others"), undefined);
+  assert.throws(
+    () =>
+      validateProtocol({
+        ...PROTOCOLS["megc2019-3class"],
+        name: "x",
+        excludeByDataset: { casme3: ["fear"] },
+      }),
+    /excludeByDataset names dataset "casme3", which it does not cover/,
   );
 });
 

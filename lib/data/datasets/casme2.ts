@@ -20,6 +20,7 @@ import { DatasetError, type SampleRef } from "../types.ts";
 import {
   type ApexOptions,
   applyFixes,
+  checkUniqueClip,
   columnIndex,
   exists,
   findLabelFile,
@@ -32,6 +33,7 @@ import {
   readTable,
   resolveClip,
   textCell,
+  warnFrameGaps,
 } from "./common.ts";
 
 /** CASME II `Estimated Emotion` vocabulary (lower case). */
@@ -49,8 +51,9 @@ export const CASME2_EMOTIONS: readonly string[] = [
  * Label corrections published by MEB (Varanka et al., `tvaranka/meb`, `meb/datasets/datasets.py`, class
  * `Casme2`, commit 0607d7d): one wrong offset and 21 missing apexes replaced by flow-estimated frames.
  * MEB indexes pandas rows from 0 under a header on sheet row 1, so sheet row = MEB index + 2.
- * The indices refer to the sheet version MEB reads, which MEB does not name: check the notes on the
- * affected samples before relying on them. Off by default (`fixes: "meb"` turns them on).
+ * The indices refer to the sheet MEB reads (its dataset config names the file `CASME2-coding-updated.xlsx`;
+ * other releases may number rows differently): check the notes and warnings on the affected samples before
+ * relying on them. Off by default (`fixes: "meb"` turns them on).
  */
 export const CASME2_MEB_FIXES: readonly LabelFix[] = [
   { row: 62, field: "offset", value: 91, source: "MEB: offset mistake in file" },
@@ -81,6 +84,7 @@ export const CASME2_MEB_FIXES: readonly LabelFix[] = [
     field: "apex",
     value: v,
     source: "MEB: missing apex estimated from optical flow",
+    forMissing: true,
   })),
 ];
 
@@ -168,6 +172,7 @@ export async function readCasme2Labels(
   );
   const warnings: string[] = [];
   const rows: ParsedRow[] = [];
+  const seen = new Map<string, number>();
   for (const r of table) {
     if (r.row <= header.row) continue;
     const w = (field: string) => ({ file, row: r.row, field });
@@ -183,23 +188,13 @@ export async function readCasme2Labels(
         emotions: opts.emotions ?? CASME2_EMOTIONS,
         extraEmotions: opts.extraEmotions,
       });
+      checkUniqueClip(seen, p, file, "Filename");
       return Promise.resolve(p);
     });
     if (parsed) rows.push(parsed);
   }
   const fixes = opts.fixes === "meb" ? CASME2_MEB_FIXES : opts.fixes;
-  if (fixes) {
-    for (const f of fixes) {
-      const row = rows.find((x) => x.source.row === f.row);
-      if (f.field === "apex" && row && row.apex !== null) {
-        warnings.push(
-          `${file} row ${f.row}: the fix replaces an apex that is present (${row.apex}); ` +
-            "the sheet version may differ from the one the fix was made for",
-        );
-      }
-    }
-    applyFixes(rows, fixes, warnings, file);
-  }
+  if (fixes) applyFixes(rows, fixes, warnings, file);
   return { rows, warnings };
 }
 
@@ -250,10 +245,13 @@ export async function resolveCasme2Rows(
       }));
     if (!s) continue;
     for (const n of s.notes) {
-      if (n.startsWith("apex missing")) warnings.push(`${r.source.file} row ${r.source.row}: ${n}`);
+      if (n.startsWith("apex missing")) {
+        warnings.push(`${r.source.file} row ${r.source.row}: ${n}`);
+      }
     }
     samples.push(s);
   }
+  warnFrameGaps(samples, warnings, rows[0]?.source.file ?? dir);
   return samples;
 }
 

@@ -31,6 +31,7 @@ import {
   readTable,
   resolveClip,
   textCell,
+  warnFrameGaps,
 } from "./common.ts";
 
 /** CAS(ME)^3 part A emotion vocabulary (lower case, as in the label file). */
@@ -176,9 +177,12 @@ export async function loadCasme3(root: string, opts: Casme3Options = {}): Promis
       }));
     if (!s) continue;
     for (const n of s.notes) {
-      if (n.startsWith("apex missing")) warnings.push(`${labelFile} row ${r.source.row}: ${n}`);
+      if (n.startsWith("apex missing")) {
+        warnings.push(`${labelFile} row ${r.source.row}: ${n}`);
+      }
     }
     samples.push(s);
   }
+  warnFrameGaps(samples, warnings, labelFile);
   return { samples, warnings, labelFile };
 }

@@ -260,7 +260,7 @@ export async function listFrames(
     if (out[i].frame === out[i - 1].frame) {
       throw new DatasetError(
         `two files for frame ${out[i].frame} in ${dir}: ${out[i - 1].path}, ${out[i].path}`,
-        where,
+        { ...where, field: "Filename" },
       );
     }
   }
@@ -463,7 +463,12 @@ export function checkOrder(
     throw new DatasetError(`offset ${offset} is before onset ${onset}`, { ...where, field: fields.offset });
   }
   if (apex < onset || apex > offset) {
-    throw new DatasetError(`apex ${apex} is outside onset..offset ${onset}..${offset}`, {
+    // some published sheets have such rows: say how to go on
+    const hint = where.row !== undefined
+      ? '; correct the cell, pass fixes (MEB\'s published corrections: fixes: "meb" / --fixes meb, for ' +
+        "CASME II, SAMM and CAS(ME)^3), or skip the row with skipBad / --skip-bad"
+      : "";
+    throw new DatasetError(`apex ${apex} is outside onset..offset ${onset}..${offset}${hint}`, {
       ...where,
       field: fields.apex,
     });
@@ -480,6 +485,11 @@ export interface LabelFix {
   value: number;
   /** Where the fix comes from. */
   source?: string;
+  /**
+   * The fix fills a cell that is missing in the sheet it was made for (MEB's estimated apexes): a value
+   * present there means this sheet is another version, and {@link applyFixes} says so in a warning.
+   */
+  forMissing?: boolean;
 }
 
 /** How {@link parseLabelRow} reads one sheet: the sheet's names for the fields and the emotion vocabulary. */
@@ -549,7 +559,27 @@ export interface ParsedRow {
   notes: string[];
 }
 
-/** Applies fixes to parsed rows (matched by sheet row), noting each change on the row and in `warnings`. */
+/**
+ * Records a parsed label row's clip (subject folder + filename) in `seen` (key → first row).
+ * @throws {DatasetError} naming the row, field `field` and the row that listed the clip first when it is
+ * listed again: a repeated row would count one sample twice in the class counts and in LOSO.
+ */
+export function checkUniqueClip(seen: Map<string, number>, r: ParsedRow, file: string, field: string): void {
+  const key = `${r.subjectDir}/${r.filename}`;
+  const first = seen.get(key);
+  if (first !== undefined) {
+    throw new DatasetError(
+      `clip ${key} is listed again (first on row ${first}); each subject + filename must appear once`,
+      { file, row: r.source.row, field },
+    );
+  }
+  seen.set(key, r.source.row);
+}
+
+/**
+ * Applies fixes to parsed rows (matched by sheet row), noting each change on the row and in `warnings`; also
+ * warns when a fix for a missing cell meets a present value, or changes nothing.
+ */
 export function applyFixes(
   rows: ParsedRow[],
   fixes: readonly LabelFix[],
@@ -564,6 +594,17 @@ export function applyFixes(
       continue;
     }
     const old = r[f.field];
+    if (f.forMissing && old !== null) {
+      warnings.push(
+        `${file} row ${f.row} (${r.subjectDir}/${r.filename}): the fix fills a missing ${f.field} but the sheet ` +
+          `has ${old}; this sheet's version (or its row numbering) may differ from the one the fix was made for`,
+      );
+    } else if (old === f.value) {
+      warnings.push(
+        `${file} row ${f.row} (${r.subjectDir}/${r.filename}): the sheet already has ${f.field} ${old}; the fix ` +
+          "changes nothing (an already corrected sheet?)",
+      );
+    }
     r[f.field] = f.value;
     const msg = `${f.field} ${old === null ? "(missing)" : old} -> ${f.value}${
       f.source ? ` (${f.source})` : ""
@@ -571,6 +612,24 @@ export function applyFixes(
     r.notes.push(msg);
     warnings.push(`${file} row ${f.row} (${r.subjectDir}/${r.filename}): ${msg}`);
   }
+}
+
+/**
+ * One warning for all `samples` whose clip folder lacks frames between onset and offset (noted on each sample
+ * by {@link resolveClip}): harmless for merba's onset/apex flow input (trees that keep only key frames have
+ * such gaps everywhere), but the clip's frame list is shorter than the annotation says.
+ */
+export function warnFrameGaps(samples: readonly SampleRef[], warnings: string[], file: string): void {
+  const gaps = samples.filter((s) => s.notes.some((n) => n.startsWith("frames missing")));
+  if (gaps.length === 0) return;
+  const first = gaps[0];
+  warnings.push(
+    `${file}: ${gaps.length} of ${samples.length} clips lack frames between onset and offset (first: row ` +
+      `${first.source.row ?? "?"}, ${first.id}: ${
+        first.notes.find((n) => n.startsWith("frames missing"))
+      }); ` +
+      "the flow input needs only onset and apex, but SampleRef.frames lists only the frames on disk",
+  );
 }
 
 /** What {@link resolveClip} needs besides the parsed row. */
@@ -627,6 +686,16 @@ export async function resolveClip(r: ParsedRow, o: ClipOptions): Promise<SampleR
     source: { file: r.source.file, row: r.source.row },
     notes,
   };
+  // a gap inside the clip is not an error for the two-frame (onset, apex) input, but the clip is shorter
+  const inClip = new Set(frames.filter((f) => f.frame >= r.onset && f.frame <= r.offset).map((f) => f.frame));
+  if (inClip.size !== r.offset - r.onset + 1) {
+    const gaps: number[] = [];
+    for (let f = r.onset; f <= r.offset && gaps.length < 6; f++) if (!inClip.has(f)) gaps.push(f);
+    const n = r.offset - r.onset + 1 - inClip.size;
+    notes.push(
+      `frames missing between onset and offset: ${n} (${gaps.slice(0, 5).join(", ")}${n > 5 ? ", …" : ""})`,
+    );
+  }
   const clip = clipFrames(frames, r.onset, r.offset, o.listFrames);
   if (clip) s.frames = clip;
   if (r.actionUnits !== undefined) s.actionUnits = r.actionUnits;

@@ -17,7 +17,7 @@
  */
 
 import { DatasetError, type SampleRef } from "../types.ts";
-import { MEGC_EMOTION_CLASS } from "../protocols.ts";
+import { megcClassOf } from "../protocols.ts";
 import {
   casme2FramesRoot,
   type Casme2Options,
@@ -86,6 +86,13 @@ export async function readCompositeList(
   if (table.length === 0) throw new DatasetError("composite list is empty", { file });
   const first = table[0];
   const headered = typeof first.cells[3] !== "number";
+  if (headered && first.cells.filter((c) => c !== null && String(c).trim() !== "").length < 4) {
+    throw new DatasetError(
+      `expected 4 columns dataset,subject,filename,label (headerless, label 0/1/2) or a header row naming ` +
+        `them; row 1 has ${first.cells.filter((c) => c !== null && String(c).trim() !== "").length}`,
+      { file, row: first.row },
+    );
+  }
   let col = { dataset: 0, subject: 1, filename: 2, label: 3 };
   if (headered) {
     col = columnIndex(first, {
@@ -97,7 +104,7 @@ export async function readCompositeList(
   }
   const warnings: string[] = [];
   const rows: CompositeListRow[] = [];
-  const seen = new Map<string, number>();
+  const seen = new Map<string, { row: number; label: number }>();
   for (const r of headered ? table.slice(1) : table) {
     const w = (field: string) => ({ file, row: r.row, field });
     const parsed = await guardSample(opts.skipBad, warnings, () => {
@@ -116,11 +123,21 @@ export async function readCompositeList(
     });
     if (!parsed) continue;
     const key = `${parsed.dataset}/${parsed.subject}/${parsed.filename}`;
-    if (seen.has(key)) {
-      warnings.push(`${file} row ${r.row}: duplicate of row ${seen.get(key)} (${key}); skipped`);
+    const first = seen.get(key);
+    if (first) {
+      if (first.label !== parsed.label) {
+        const e = new DatasetError(
+          `${key} is listed again with label ${parsed.label} (row ${first.row} says ${first.label})`,
+          { file, row: r.row, field: "label" },
+        );
+        if (!opts.skipBad) throw e;
+        warnings.push(`skipped: ${e.message}`);
+        continue;
+      }
+      warnings.push(`${file} row ${r.row}: duplicate of row ${first.row} (${key}, same label); skipped`);
       continue;
     }
-    seen.set(key, r.row);
+    seen.set(key, { row: r.row, label: parsed.label });
     rows.push(parsed);
   }
   return { rows, warnings };
@@ -216,7 +233,7 @@ export async function loadComposite(
         );
       }
       const cls = MEGC_CLASSES[lr.label];
-      const mapped = MEGC_EMOTION_CLASS[sample.emotion];
+      const mapped = megcClassOf(lr.dataset, sample.emotion);
       const out: SampleRef = {
         ...sample,
         notes: [...sample.notes, `composite list ${listFile} row ${lr.row}`],

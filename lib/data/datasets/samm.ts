@@ -20,6 +20,7 @@ import { DatasetError, type SampleRef } from "../types.ts";
 import {
   type ApexOptions,
   applyFixes,
+  checkUniqueClip,
   columnIndex,
   exists,
   findLabelFile,
@@ -32,6 +33,7 @@ import {
   readTable,
   resolveClip,
   textCell,
+  warnFrameGaps,
 } from "./common.ts";
 
 /** SAMM emotion vocabulary after normalisation (lower case, `other` -> `others`). */
@@ -54,9 +56,27 @@ export const SAMM_EMOTIONS: readonly string[] = [
  */
 export const SAMM_MEB_FIXES: readonly LabelFix[] = [
   { row: 56 + 15, field: "offset", value: 5739, source: "MEB: offset mistake in file" },
-  { row: 125 + 15, field: "apex", value: 1105, source: "MEB: missing apex estimated from optical flow" },
-  { row: 132 + 15, field: "apex", value: 4945, source: "MEB: missing apex estimated from optical flow" },
-  { row: 133 + 15, field: "apex", value: 5130, source: "MEB: missing apex estimated from optical flow" },
+  {
+    row: 125 + 15,
+    field: "apex",
+    value: 1105,
+    source: "MEB: missing apex estimated from optical flow",
+    forMissing: true,
+  },
+  {
+    row: 132 + 15,
+    field: "apex",
+    value: 4945,
+    source: "MEB: missing apex estimated from optical flow",
+    forMissing: true,
+  },
+  {
+    row: 133 + 15,
+    field: "apex",
+    value: 5130,
+    source: "MEB: missing apex estimated from optical flow",
+    forMissing: true,
+  },
 ];
 
 /** Options for {@link loadSamm}. */
@@ -129,6 +149,7 @@ export async function readSammLabels(
     warnings.push(`${file}: header found on row ${header.row} (SAMM's sheet has it on row 14)`);
   }
   const rows: ParsedRow[] = [];
+  const seen = new Map<string, number>();
   for (const r of table) {
     if (r.row <= header.row) continue;
     const w = (field: string) => ({ file, row: r.row, field });
@@ -147,6 +168,7 @@ export async function readSammLabels(
           aliases: { other: "others" },
         },
       );
+      checkUniqueClip(seen, p, file, "Filename");
       return Promise.resolve(p);
     });
     if (parsed) rows.push(parsed);
@@ -154,7 +176,13 @@ export async function readSammLabels(
   const fixes = opts.fixes === "meb" ? SAMM_MEB_FIXES : opts.fixes;
   if (fixes) {
     if (opts.fixes === "meb" && header.row !== 14) {
-      warnings.push(`${file}: MEB fixes assume the header on row 14; they are applied by sheet row anyway`);
+      // MEB numbers SAMM's rows from the header on row 14: on a shifted sheet its rows are other clips
+      throw new DatasetError(
+        `MEB's SAMM fixes are for the sheet with its header on row 14; this sheet has it on row ` +
+          `${header.row}, so they would change other clips. Pass the fixes with this sheet's rows instead ` +
+          "(SAMM_MEB_FIXES lists them; shift each row by the difference)",
+        { file, row: header.row, field: "fixes" },
+      );
     }
     applyFixes(rows, fixes, warnings, file);
   }
@@ -206,10 +234,13 @@ export async function resolveSammRows(
       }));
     if (!s) continue;
     for (const n of s.notes) {
-      if (n.startsWith("apex missing")) warnings.push(`${r.source.file} row ${r.source.row}: ${n}`);
+      if (n.startsWith("apex missing")) {
+        warnings.push(`${r.source.file} row ${r.source.row}: ${n}`);
+      }
     }
     samples.push(s);
   }
+  warnFrameGaps(samples, warnings, rows[0]?.source.file ?? dir);
   return samples;
 }
 

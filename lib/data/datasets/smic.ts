@@ -83,6 +83,7 @@ export async function loadSmic(root: string, opts: SmicOptions = {}): Promise<Lo
   const samples: SampleRef[] = [];
   const subjects = (await dirs(base)).filter((d) => /^s\d+$/i.test(d));
   let noApexCount = 0;
+  const seen = new Map<string, string>(); // canonical clip id -> its first folder
   for (const subjectDir of subjects) {
     const micro = join(base, subjectDir, "micro");
     if (!(await exists(micro))) {
@@ -102,6 +103,17 @@ export async function loadSmic(root: string, opts: SmicOptions = {}): Promise<Lo
               { file: clipDir, field: "emotion folder" },
             );
           }
+          const id = `${subject}/${smicCanonical(clip)}`;
+          const first = seen.get(id);
+          if (first !== undefined) {
+            throw new DatasetError(
+              `clip ${
+                smicCanonical(clip)
+              } of ${subject} is also in ${first}; each clip must be in one emotion folder`,
+              { file: clipDir, field: "emotion folder" },
+            );
+          }
+          seen.set(id, clipDir);
           const frames = await listFrames(clipDir, { file: clipDir });
           const onset = frames[0].frame;
           const offset = frames[frames.length - 1].frame;

@@ -118,6 +118,22 @@ Deno.test("loadCasme2 fixes: documented MEB table and user fixes", async () => {
   // The MEB rows do not exist in the 6-row fixture: reported, not applied.
   const meb = await loadCasme2(ROOT, { fixes: "meb" });
   assert.equal(meb.warnings.filter((w) => /not applied: no such data row/.test(w)).length, 22);
+  assert.ok(CASME2_MEB_FIXES.filter((f) => f.field === "apex").every((f) => f.forMissing));
+  // A fix made for a missing apex that meets a present one (another sheet version), and one that changes
+  // nothing, are applied with a warning each.
+  const odd = await loadCasme2(ROOT, {
+    fixes: [
+      { row: 2, field: "apex", value: 47, forMissing: true },
+      { row: 4, field: "offset", value: 13 },
+    ],
+  });
+  assert.equal(odd.samples[0].apexFrame, 47);
+  assert.ok(
+    odd.warnings.some((w) =>
+      /row 2 \(sub01\/EP02_01f\): the fix fills a missing apex but the sheet has 48/.test(w)
+    ),
+  );
+  assert.ok(odd.warnings.some((w) => /row 4 \(sub02\/EP03_02\): the sheet already has offset 13/.test(w)));
 });
 
 Deno.test("loadCasme2 broken trees: missing frame, missing folder, missing label file", async () => {
@@ -211,6 +227,50 @@ Deno.test("loadCasme2 broken sheets: unknown emotion and bad numbers name the ro
     });
     await Deno.writeTextFile(join(dir, "old.xls"), "x");
     await rejectsDataset(loadCasme2(dir, { labelFile: join(dir, "old.xls") }), { message: /legacy \.xls/ });
+  } finally {
+    await cleanup();
+  }
+});
+
+Deno.test("loadCasme2: a clip listed twice in the sheet is an error naming both rows (skipBad keeps the first)", async () => {
+  const { dir, cleanup } = await scratchCopy("casme2");
+  try {
+    const rows = [...CASME2_ROWS.map((r) => [...r]), [...CASME2_ROWS[0]]] as typeof CASME2_ROWS;
+    rows[rows.length - 1][6] = "surprise";
+    await writeXlsx(join(dir, LABELS), casme2Sheet(rows));
+    await rejectsDataset(loadCasme2(dir), {
+      row: 8,
+      field: "Filename",
+      message: /clip sub01\/EP02_01f is listed again \(first on row 2\)/,
+    });
+    const skipped = await loadCasme2(dir, { skipBad: true });
+    assert.equal(skipped.samples.length, 6);
+    assert.deepEqual(
+      skipped.samples.filter((s) => s.id === "sub01/EP02_01f").map((s) => s.emotion),
+      ["happiness"],
+    );
+    assert.ok(
+      skipped.warnings.some((w) => /^skipped: .*row 8, field "Filename": clip sub01\/EP02_01f/.test(w)),
+    );
+  } finally {
+    await cleanup();
+  }
+});
+
+Deno.test("loadCasme2: a frame missing inside a clip is reported (the clip still loads)", async () => {
+  const { dir, cleanup } = await scratchCopy("casme2");
+  try {
+    await Deno.remove(join(dir, "CASME2_RAW_selected", "sub01", "EP19_05f", "img397.jpg"));
+    const { samples, warnings } = await loadCasme2(dir);
+    const s = samples.find((x) => x.id === "sub01/EP19_05f")!;
+    assert.equal(s.frames?.length, 4);
+    assert.ok(s.notes.includes("frames missing between onset and offset: 1 (397)"));
+    assert.ok(
+      warnings.some((w) =>
+        /1 of 6 clips lack frames between onset and offset \(first: row 3, sub01\/EP19_05f: frames missing between onset and offset: 1 \(397\)\)/
+          .test(w)
+      ),
+    );
   } finally {
     await cleanup();
   }

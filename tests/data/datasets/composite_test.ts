@@ -61,6 +61,27 @@ Deno.test("loadComposite builds from the list with dataset-prefixed subjects; th
   assert.deepEqual([...fine.coarse], [...pr.coarse]);
 });
 
+Deno.test("loadComposite: a CASME II fear sample in the list takes the list's class (not in CASME II's MEGC classes)", async () => {
+  const tmp = await Deno.makeTempDir({ prefix: "merba_ds_" });
+  try {
+    const list = join(tmp, "list.csv");
+    await writeCsv(list, [...COMPOSITE_ROWS, ["casme2", "sub03", "EP07_01", 0]]);
+    const { samples, warnings } = await loadComposite(list, PARTS);
+    const s = samples.find((x) => x.id === "sub03/EP07_01")!;
+    assert.equal(s.emotion, "negative");
+    assert.ok(
+      warnings.some((w) =>
+        /EP07_01\): label-file emotion "fear" maps to nothing but the list says negative/.test(w)
+      ),
+    );
+    const pr = applyProtocol(samples, "megc2019-3class");
+    assert.equal(pr.samples.length, 10);
+    assert.deepEqual(pr.excluded, {});
+  } finally {
+    await Deno.remove(tmp, { recursive: true });
+  }
+});
+
 Deno.test("loadComposite broken: missing sample, missing part, bad label", async () => {
   const tmp = await Deno.makeTempDir({ prefix: "merba_ds_" });
   try {
@@ -76,6 +97,31 @@ Deno.test("loadComposite broken: missing sample, missing part, bad label", async
     assert.equal(skipped.samples.length, 9);
     await rejectsDataset(loadComposite(LIST, { casme2: PARTS.casme2, smic: PARTS.smic }), {
       message: /the list uses samm but parts\.samm/,
+    });
+    // a repeated row: dropped with a warning when it agrees, an error naming both rows when it does not
+    await writeCsv(list, [...COMPOSITE_ROWS, ["samm", "006", "006_1_2", 0]]);
+    const dup = await readCompositeList(list);
+    assert.equal(dup.rows.length, 9);
+    assert.ok(
+      dup.warnings.some((w) => /row 10: duplicate of row 8 \(samm\/006\/006_1_2, same label\)/.test(w)),
+    );
+    await writeCsv(list, [...COMPOSITE_ROWS, ["samm", "6", "006_1_2", 2]]);
+    await rejectsDataset(readCompositeList(list), {
+      row: 10,
+      field: "label",
+      message: /samm\/006\/006_1_2 is listed again with label 2 \(row 8 says 0\)/,
+    });
+    const lenient = await readCompositeList(list, { skipBad: true });
+    assert.equal(lenient.rows.find((r) => r.filename === "006_1_2")?.label, 0);
+    assert.ok(
+      lenient.warnings.some((w) =>
+        /^skipped: .*row 10, field "label": samm\/006\/006_1_2 is listed again with label 2/.test(w)
+      ),
+    );
+    await writeCsv(list, [["casme2", "sub01", "EP02_01f"]]);
+    await rejectsDataset(readCompositeList(list), {
+      row: 1,
+      message: /expected 4 columns dataset,subject,filename,label .*row 1 has 3/,
     });
     await writeCsv(list, [["casme2", "sub01", "EP02_01f", 7]]);
     await rejectsDataset(loadComposite(list, PARTS), {

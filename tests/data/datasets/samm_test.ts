@@ -76,9 +76,31 @@ Deno.test("loadSamm broken: missing frame, unknown emotion, bad number, shifted 
     // (006_1_2 on row 14 is skipped: its frame 5566 was deleted above.)
     assert.deepEqual([shifted.samples[0].id, shifted.samples[0].source.row], ["007_6_1", 15]);
     assert.ok(shifted.warnings.some((w) => /header found on row 13/.test(w)));
+    // MEB's SAMM rows count from the header on row 14: on a shifted sheet they would hit other clips.
+    await rejectsDataset(loadSamm(dir, { skipBad: true, fixes: "meb" }), {
+      row: 13,
+      field: "fixes",
+      message: /MEB's SAMM fixes are for the sheet with its header on row 14; this sheet has it on row 13/,
+    });
 
     await writeXlsx(join(dir, LABELS), [["no header here"]]);
     await rejectsDataset(loadSamm(dir), { message: /no header row holding "Subject" and "Filename"/ });
+  } finally {
+    await cleanup();
+  }
+});
+
+Deno.test("loadSamm: a clip listed twice in the sheet is an error naming both rows", async () => {
+  const { dir, cleanup } = await scratchCopy("samm");
+  try {
+    const rows = [...SAMM_ROWS.map((r) => [...r]), [...SAMM_ROWS[0]]] as typeof SAMM_ROWS;
+    await writeXlsx(join(dir, LABELS), sammSheet(rows));
+    await rejectsDataset(loadSamm(dir), {
+      row: 19,
+      field: "Filename",
+      message: /clip 006\/006_1_2 is listed again \(first on row 15\)/,
+    });
+    assert.equal((await loadSamm(dir, { skipBad: true })).samples.length, 4);
   } finally {
     await cleanup();
   }

@@ -72,3 +72,26 @@ Deno.test("loadSmic broken: unknown emotion folder, empty clip, missing root", a
     await cleanup();
   }
 });
+
+Deno.test("loadSmic: a clip in two emotion folders is an error naming both", async () => {
+  const { dir, cleanup } = await scratchCopy("smic");
+  try {
+    const again = join(dir, "HS", "s1", "micro", "positive", "s1_ne_01");
+    await Deno.mkdir(again, { recursive: true });
+    for await (const e of Deno.readDir(join(dir, "HS", "s1", "micro", "negative", "s1_ne_01"))) {
+      await Deno.copyFile(
+        join(dir, "HS", "s1", "micro", "negative", "s1_ne_01", e.name),
+        join(again, e.name),
+      );
+    }
+    await rejectsDataset(loadSmic(dir), {
+      field: "emotion folder",
+      message:
+        /clip s1_ne_01 of s1 is also in .*s1\/micro\/(negative|positive)\/s1_ne_01; each clip must be in one/,
+    });
+    const r = await loadSmic(dir, { skipBad: true });
+    assert.equal(r.samples.filter((s) => s.id === "s1_ne_01").length, 1);
+  } finally {
+    await cleanup();
+  }
+});
