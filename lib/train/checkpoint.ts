@@ -97,13 +97,22 @@ export async function saveCheckpoint(
   return folder;
 }
 
+function parseJsonFile<T>(path: string, text: string): T {
+  try {
+    return JSON.parse(text) as T;
+  } catch (e) {
+    throw new Error(`loadLatestCheckpoint: ${path} is not valid JSON (${(e as Error).message})`);
+  }
+}
+
 /**
  * Reads the latest complete checkpoint of a directory.
  *
  * @param dir the checkpoint directory.
  * @param loadModel reads a model back from a folder written by the matching `saveModel`.
  * @returns the model, the training state and the folder, or null when the directory has no checkpoint.
- * @throws {Error} when `latest.json` points to a folder that is missing or incomplete.
+ * @throws {Error} when `latest.json` points to a folder that is missing or incomplete, or a file is not valid
+ * JSON (naming it).
  */
 export async function loadLatestCheckpoint<M>(
   dir: string,
@@ -111,13 +120,13 @@ export async function loadLatestCheckpoint<M>(
 ): Promise<{ model: M; state: CheckpointState; folder: string } | null> {
   const p = join(dir, "latest.json");
   if (!(await exists(p))) return null;
-  const pointer = JSON.parse(await Deno.readTextFile(p)) as LatestPointer;
+  const pointer = parseJsonFile<LatestPointer>(p, await Deno.readTextFile(p));
   const folder = join(dir, pointer.path);
   const statePath = join(folder, "state.json");
   if (!(await exists(statePath))) {
     throw new Error(`loadLatestCheckpoint: ${p} points to ${folder}, which has no state.json`);
   }
-  const state = JSON.parse(await Deno.readTextFile(statePath)) as CheckpointState;
+  const state = parseJsonFile<CheckpointState>(statePath, await Deno.readTextFile(statePath));
   const model = await loadModel(join(folder, "model"));
   return { model, state, folder };
 }

@@ -38,7 +38,7 @@ export class UsageError extends Error {
 /** Usage text. */
 export const USAGE = `Usage:
   deno task train --dataset <synthetic|path.mflow> --out <dir> [options]
-  deno task merge <dir>... [--out <dir>]
+  deno task merge <dir>... --out <dir>
 
 train options:
   --dataset NAME|PATH     "synthetic" (embedded) or a FlowDataset file (.mflow) from preprocessDataset
@@ -178,8 +178,13 @@ export async function trainCommand(args: string[]): Promise<number> {
       backend: { type: "string" },
       quiet: { type: "boolean", default: false },
       jobs: { type: "string" },
+      help: { type: "boolean", short: "h" },
     },
   });
+  if (values.help) {
+    console.log(USAGE);
+    return 0;
+  }
   if (!values.dataset) throw new UsageError("--dataset is required");
   if (!values.out) throw new UsageError("--out is required (the run directory)");
   if (values.eval !== "fixed" && values.eval !== "innerVal") {
@@ -409,10 +414,16 @@ export async function mergeCommand(args: string[]): Promise<number> {
     args,
     strict: true,
     allowPositionals: true,
-    options: { out: { type: "string" } },
+    options: { out: { type: "string" }, help: { type: "boolean", short: "h" } },
   });
+  if (values.help) {
+    console.log(USAGE);
+    return 0;
+  }
   if (positionals.length === 0) throw new UsageError("merge: give one or more run directories");
-  const out = values.out ?? positionals[0];
+  // never default to a shard's own directory: its results would be replaced by the pooled ones
+  if (!values.out) throw new UsageError("merge: give --out <dir> (where the pooled results go)");
+  const out = values.out;
   const res = await mergeRuns(positionals, collectVersions(), out);
   console.error(
     `merged ${res.foldsDone.length}/${res.foldsTotal} folds from ${positionals.length} dir(s) into ${out}`,

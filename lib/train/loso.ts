@@ -17,7 +17,7 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
-import { join } from "node:path";
+import { basename, dirname, join } from "node:path";
 import type { ClassHierarchy, FlowDataset } from "../data/types.ts";
 import { losoSplits, selectFolds } from "../data/loso.ts";
 import { deriveSeed, mulberry32, shuffleInPlace } from "./random.ts";
@@ -27,6 +27,7 @@ import {
   type FoldRecord,
   type LosoResults,
   poolFolds,
+  readAllFolds,
   readFold,
   type RunSpec,
   specKey,
@@ -37,7 +38,9 @@ import {
 import {
   defaultTrainOptions,
   type EpochLog,
+  type EvalSet,
   predictIndices,
+  type PredictOptions,
   type StepLog,
   type TrainableModel,
   TrainingDivergedError,
@@ -116,10 +119,68 @@ function cpuKernelsField(): { cpuKernels?: string } {
   return k ? { cpuKernels: describeCpuKernels(k) } : {};
 }
 
+let commitCache: string | undefined;
+
+/**
+ * The git commit of merba's code (`<sha>+dirty` with uncommitted changes to tracked files), or `unknown` when
+ * the code is not in a git checkout or git cannot be run (no `--allow-run`). Read once per process.
+ */
+export function codeCommit(): string {
+  if (commitCache !== undefined) return commitCache;
+  commitCache = "unknown";
+  try {
+    const dir = new URL("../..", import.meta.url);
+    if (dir.protocol !== "file:") return commitCache;
+    const git = (...args: string[]) =>
+      new Deno.Command("git", { args: ["-C", dir.pathname, ...args], stdout: "piped", stderr: "null" })
+        .outputSync();
+    const head = git("rev-parse", "HEAD");
+    if (!head.success) return commitCache;
+    const sha = new TextDecoder().decode(head.stdout).trim();
+    const st = git("status", "--porcelain", "--untracked-files=no");
+    const dirty = st.success && new TextDecoder().decode(st.stdout).trim() !== "";
+    commitCache = sha + (dirty ? "+dirty" : "");
+  } catch {
+    // no git, or no permission to run it
+  }
+  return commitCache;
+}
+
+/**
+ * Hash of a dataset's contents: the inputs' bits, fine and coarse labels, ids, subjects and source datasets
+ * (two 32-bit multiplicative hashes, hex). A relabelled or re-preprocessed file gets another hash, and so
+ * another run key, even under the same name.
+ */
+export function datasetContentHash(ds: FlowDataset): string {
+  let h1 = 0x811c9dc5 | 0;
+  let h2 = 0x9747b28c | 0;
+  const mix = (w: number) => {
+    h1 = Math.imul(h1 ^ w, 0x01000193);
+    h2 = Math.imul(h2 ^ w, 0x5bd1e995);
+    h2 ^= h2 >>> 13;
+  };
+  const xw = new Uint32Array(ds.x.buffer, ds.x.byteOffset, ds.x.length);
+  for (let i = 0; i < xw.length; i++) mix(xw[i]);
+  mix(ds.x.length);
+  for (const a of [ds.fine, ds.coarse]) {
+    for (let i = 0; i < a.length; i++) mix(a[i]);
+    mix(-1);
+  }
+  for (const list of [ds.ids, ds.subjects, ds.datasets]) {
+    for (const str of list) {
+      for (let i = 0; i < str.length; i++) mix(str.charCodeAt(i));
+      mix(-2);
+    }
+    mix(-3);
+  }
+  return (h1 >>> 0).toString(16).padStart(8, "0") + (h2 >>> 0).toString(16).padStart(8, "0");
+}
+
 /** Library and machine versions for results files. */
 export function collectVersions(): Versions {
   return {
     merba: (denoJson as { version?: string }).version ?? "unknown",
+    commit: codeCommit(),
     deno: Deno.version.deno,
     v8: Deno.version.v8,
     typescript: Deno.version.typescript,
@@ -178,7 +239,14 @@ export function buildRunSpec(ds: FlowDataset, opts: LosoOptions): RunSpec {
     budget = { stepBudget: opts.stepBudget };
   }
   if (epochs === undefined) throw new RangeError("runLoso: give train.epochs or stepBudget");
-  const train = { ...defaultTrainOptions(), ...opts.train, epochs, ...budget };
+  if (opts.train.seed !== undefined) {
+    throw new RangeError(
+      "runLoso: train.seed is not used (each fold's seed derives from the run's `seed` and its test subject); " +
+        "set `seed` instead",
+    );
+  }
+  // the fold seed replaces train.seed: keep it out of the spec (and the key)
+  const { seed: _unused, ...train } = { ...defaultTrainOptions(), ...opts.train, epochs, ...budget };
   const folds = losoSplits(ds.subjects);
   const spec: Omit<RunSpec, "key"> = {
     format: 1,
@@ -191,6 +259,8 @@ export function buildRunSpec(ds: FlowDataset, opts: LosoOptions): RunSpec {
       fine: [...ds.classes.fine],
       coarse: [...ds.classes.coarse],
       subjects: folds.map((f) => f.subject),
+      contentHash: datasetContentHash(ds),
+      ...(ds.preprocessing ? { preprocessing: ds.preprocessing } : {}),
     },
     model: { name: opts.model.name, config: opts.model.config(ds.classes, [ds.height, ds.width]) },
     train: train as unknown as Record<string, unknown>,
@@ -254,7 +324,7 @@ async function fitOnce(
   trainIdx: number[],
   epochs: number,
   seed: number,
-  evalSets: { name: string; indices: number[] }[],
+  evalSets: EvalSet[],
   fold: number,
   cb: LosoCallbacks,
 ) {
@@ -295,6 +365,11 @@ export async function runFold(
   const seed = deriveSeed(spec.seed, subject);
   const epochs = spec.train.epochs as number;
   const ev = spec.evaluation;
+  // per-epoch evaluations (inner validation, optimistic) predict as the final test predictions do
+  const predict: PredictOptions = {
+    tta: ev.tta ?? "none",
+    uEncoding: resolveAugment(opts.train?.augment || {}).uEncoding,
+  };
   let innerVal: FoldRecord["innerVal"];
   let finalEpochs = epochs;
   if (ev.mode === "innerVal") {
@@ -312,18 +387,26 @@ export async function runFold(
     const inVal = new Set(valSubjects);
     const fitIdx = trainIdx.filter((i) => !inVal.has(ds.subjects[i]));
     const valIdx = trainIdx.filter((i) => inVal.has(ds.subjects[i]));
-    const r = await fitOnce(ds, opts, fitIdx, epochs, seed, [{ name: "val", indices: valIdx }], fold, cb);
+    const r = await fitOnce(
+      ds,
+      opts,
+      fitIdx,
+      epochs,
+      seed,
+      [{ name: "val", indices: valIdx, predict }],
+      fold,
+      cb,
+    );
     r.model.dispose();
     const valUf1 = r.history.map((h) => h.eval.val.uf1);
     const best = valUf1.indexOf(Math.max(...valUf1)) + 1;
     innerVal = { valSubjects, valUf1, bestEpoch: best };
     finalEpochs = best;
   }
-  const evalSets = ev.optimistic ? [{ name: "test", indices: testIdx }] : [];
+  const evalSets = ev.optimistic ? [{ name: "test", indices: testIdx, predict }] : [];
   const { model, history } = await fitOnce(ds, opts, trainIdx, finalEpochs, seed, evalSets, fold, cb);
   try {
-    const uEncoding = resolveAugment(opts.train?.augment || {}).uEncoding;
-    const pred = await predictIndices(model, ds, testIdx, 64, { tta: ev.tta ?? "none", uEncoding });
+    const pred = await predictIndices(model, ds, testIdx, 64, predict);
     let optimistic: FoldRecord["optimistic"];
     if (ev.optimistic) {
       const acc = history.map((h) => h.eval.test.accuracy);
@@ -338,6 +421,8 @@ export async function runFold(
       );
     }
     return {
+      key: spec.key,
+      commit: codeCommit(),
       fold,
       subject,
       seed,
@@ -400,9 +485,18 @@ export async function runLoso(
     throw new RangeError(`runLoso: the selection (shard ${opts.shard}) contains no folds`);
   }
   if (opts.outDir) await ensureRunSpec(opts.outDir, spec);
+  const resumeDirs = opts.outDir && !opts.restart ? await siblingRunDirs(opts.outDir, spec) : [];
   const records: FoldRecord[] = [];
   for (const [position, f] of chosen.entries()) {
-    const existing = opts.outDir && !opts.restart ? await readFold(opts.outDir, f.index) : null;
+    let existing: FoldRecord | null = null;
+    for (const dir of resumeDirs) {
+      existing = await readFold(dir, f.index, spec);
+      if (existing) {
+        // a fold finished by another shard layout of this run: keep a copy here, so this directory is whole
+        if (dir !== opts.outDir) await writeFold(opts.outDir!, existing);
+        break;
+      }
+    }
     if (existing) {
       records.push(existing);
       await cb.onFoldEnd?.({ record: existing, position, count: chosen.length, resumed: true });
@@ -427,6 +521,49 @@ export async function runLoso(
     await cb.onFoldEnd?.({ record: rec, position, count: chosen.length, resumed: false });
   }
   const results = poolFolds(spec, records, collectVersions());
-  if (opts.outDir) await writeResults(opts.outDir, results);
+  if (opts.outDir) {
+    // results.json describes the directory: every fold of this run in it, not only this call's selection
+    const present = await readAllFolds(opts.outDir, spec);
+    await writeResults(
+      opts.outDir,
+      present.length > records.length ? poolFolds(spec, present, results.versions) : results,
+    );
+  }
   return results;
+}
+
+/**
+ * Directories where finished folds of the run in `outDir` may already be: `outDir` itself, its `shard-i`
+ * subdirectories (a `--jobs` run resumed without `--jobs`), and — when `outDir` is such a shard — its parent
+ * and the parent's other shards (a `--jobs` run resumed with another process count). Only directories whose
+ * `run.json` has this run's key count.
+ */
+async function siblingRunDirs(outDir: string, spec: RunSpec): Promise<string[]> {
+  const out = [outDir];
+  const shardsOf = async (dir: string) => {
+    const found: string[] = [];
+    try {
+      for await (const e of Deno.readDir(dir)) {
+        if (e.isDirectory && /^shard-\d+$/.test(e.name)) found.push(join(dir, e.name));
+      }
+    } catch {
+      // not listable: nothing to add
+    }
+    return found.sort();
+  };
+  const candidates = [...await shardsOf(outDir)];
+  if (/^shard-\d+$/.test(basename(outDir))) {
+    const parent = dirname(outDir);
+    candidates.push(parent, ...await shardsOf(parent));
+  }
+  for (const dir of candidates) {
+    if (dir === outDir || out.includes(dir)) continue;
+    try {
+      const other = JSON.parse(await Deno.readTextFile(join(dir, "run.json"))) as RunSpec;
+      if (other?.key === spec.key) out.push(dir);
+    } catch {
+      // no run.json, or unreadable: not a directory of this run
+    }
+  }
+  return out;
 }

@@ -42,6 +42,14 @@ export interface RunSpec {
     coarse: string[];
     /** Fold k tests subject `subjects[k]` (sorted unique subject keys). */
     subjects: string[];
+    /**
+     * Hash of the dataset's contents (inputs, fine and coarse labels, ids, subjects, source datasets): a
+     * relabelled or re-preprocessed file is another run even under the same name.
+     */
+    contentHash: string;
+    /** How the inputs were made (`FlowDataset.preprocessing`: flow method, crop, label counts), when known;
+     * recorded, not part of the key. */
+    preprocessing?: Record<string, unknown>;
   };
   /** Model name (registry) and the resolved configuration. */
   model: { name: string | null; config: Record<string, unknown> };
@@ -59,6 +67,10 @@ export interface RunSpec {
 
 /** One finished fold. */
 export interface FoldRecord {
+  /** Key of the run that wrote it (`RunSpec.key`; absent in records written before this field existed). */
+  key?: string;
+  /** Code version that trained it ({@link Versions.commit}; absent in older records). */
+  commit?: string;
   /** Fold index into `RunSpec.dataset.subjects`. */
   fold: number;
   /** Test subject key. */
@@ -111,6 +123,8 @@ export interface FoldRecord {
 export interface Versions {
   /** merba package version (deno.json). */
   merba: string;
+  /** Git commit of the merba code (`+dirty` with uncommitted changes; `unknown` outside a checkout). */
+  commit?: string;
   /** Deno, V8, TypeScript. */
   deno: string;
   v8: string;
@@ -146,6 +160,8 @@ export interface LosoResults {
   optimisticMetrics: Metrics | null;
   /** Sum over folds of the fold wall time, and the mean per fold. */
   timing: { foldSecondsTotal: number; foldSecondsMean: number; backends: string[] };
+  /** Code versions that trained the pooled folds (more than one: the run was resumed after a code change). */
+  foldCommits: string[];
 }
 
 /**
@@ -170,12 +186,14 @@ export function stableHash(value: unknown): string {
 }
 
 /**
- * Computes `key` for a spec: a hash of everything that changes results (not the key itself, and not
- * `saveWeights`, so shards may differ in whether they keep weights).
+ * Computes `key` for a spec: a hash of everything that changes results (not the key itself, not
+ * `saveWeights`, so shards may differ in whether they keep weights, and not the preprocessing description,
+ * whose warnings name local paths: the dataset's contents hash stands for what it produced).
  */
 export function specKey(spec: Omit<RunSpec, "key">): string {
   const { key: _drop, saveWeights: _w, ...rest } = spec as RunSpec;
-  return stableHash(rest);
+  const { preprocessing: _p, ...dataset } = rest.dataset;
+  return stableHash({ ...rest, dataset });
 }
 
 /**
@@ -208,22 +226,39 @@ async function readJson<T>(path: string): Promise<T> {
  * Writes `run.json` into `dir`, or checks that the one already there has the same key (resuming, or another
  * shard of the same run).
  *
- * @throws {RunDirError} when `dir` holds a different run (names both keys and what to do).
+ * @throws {RunDirError} when `dir` holds a different run, or its `run.json` is unreadable (names the path and
+ * what to do).
  */
 export async function ensureRunSpec(dir: string, spec: RunSpec): Promise<void> {
   await Deno.mkdir(join(dir, "folds"), { recursive: true });
   const p = join(dir, "run.json");
+  let text: string;
   try {
-    const old = JSON.parse(await Deno.readTextFile(p)) as RunSpec;
-    if (old.key !== spec.key) {
-      throw new RunDirError(
-        `${p} belongs to a different run (key ${old.key}, this run ${spec.key}): the dataset, model, training ` +
-          `options, evaluation or seed differ. Use another --out directory, or delete it to start over.`,
-      );
-    }
+    text = await Deno.readTextFile(p);
   } catch (e) {
-    if (!(e instanceof Deno.errors.NotFound)) throw e;
+    if (!(e instanceof Deno.errors.NotFound)) {
+      throw new RunDirError(`${p}: cannot read (${(e as Error).message})`);
+    }
     await writeTextAtomic(p, JSON.stringify(spec, null, 1));
+    return;
+  }
+  let old: RunSpec;
+  try {
+    old = JSON.parse(text) as RunSpec;
+  } catch (e) {
+    throw new RunDirError(
+      `${p}: unreadable run specification (${
+        (e as Error).message
+      }); use another --out directory, or delete ` +
+        "this one to start over",
+    );
+  }
+  if (old?.key !== spec.key) {
+    throw new RunDirError(
+      `${p} belongs to a different run (key ${old?.key}, this run ${spec.key}): the dataset (its contents ` +
+        `included), model, training options, evaluation or seed differ. Use another --out directory, or delete ` +
+        `the whole directory (its fold records belong to that run) to start over.`,
+    );
   }
 }
 
@@ -232,23 +267,82 @@ export async function writeFold(dir: string, rec: FoldRecord): Promise<void> {
   await writeTextAtomic(foldPath(dir, rec.fold), JSON.stringify(rec));
 }
 
-/** Reads fold k's record, or null when that fold has not finished. */
-export async function readFold(dir: string, fold: number): Promise<FoldRecord | null> {
-  try {
-    return JSON.parse(await Deno.readTextFile(foldPath(dir, fold))) as FoldRecord;
-  } catch (e) {
-    if (e instanceof Deno.errors.NotFound) return null;
-    throw e;
+/**
+ * Checks a fold record read from `path` against the fold index it was read for and, when given, the run: its
+ * key, test subject, labels and array lengths.
+ * @throws {RunDirError} naming the file and what is wrong.
+ */
+export function checkFoldRecord(rec: FoldRecord, path: string, fold: number, spec?: RunSpec): void {
+  const bad = (what: string) =>
+    new RunDirError(`${path}: ${what}; delete it to run that fold again (or use --restart)`);
+  if (!rec || typeof rec !== "object") throw bad("not a fold record");
+  if (rec.fold !== fold) throw bad(`holds fold ${rec.fold}, not fold ${fold}`);
+  const arrays = ["indices", "ids", "datasets", "yTrue", "yPred", "yTrueCoarse"] as const;
+  for (const k of arrays) if (!Array.isArray(rec[k])) throw bad(`field "${k}" is missing`);
+  const n = rec.yTrue.length;
+  for (const k of arrays) {
+    if (rec[k].length !== n) throw bad(`field "${k}" has ${rec[k].length} entries, yTrue has ${n}`);
+  }
+  if (rec.yPredCoarse != null && rec.yPredCoarse.length !== n) {
+    throw bad(`field "yPredCoarse" has ${rec.yPredCoarse.length} entries, yTrue has ${n}`);
+  }
+  if (!spec) return;
+  if (rec.key !== undefined && rec.key !== spec.key) {
+    throw new RunDirError(
+      `${path}: written by another run (key ${rec.key}, this run ${spec.key}); its predictions do not belong ` +
+        "to this run. Use another --out directory, or delete the record to run that fold again.",
+    );
+  }
+  if (rec.subject !== spec.dataset.subjects[fold]) {
+    throw bad(
+      `tests subject ${rec.subject}, but fold ${fold} of this run tests ${spec.dataset.subjects[fold]}`,
+    );
+  }
+  if (rec.key === undefined && spec.evaluation.mode === "fixed" && rec.epochsTrained !== spec.train.epochs) {
+    throw bad(`was trained for ${rec.epochsTrained} epochs, this run trains ${spec.train.epochs}`);
+  }
+  const k = spec.dataset.fine.length;
+  for (const k2 of ["yTrue", "yPred"] as const) {
+    if (rec[k2].some((v) => !(Number.isInteger(v) && v >= 0 && v < k))) {
+      throw bad(`field "${k2}" holds a label outside 0..${k - 1}`);
+    }
   }
 }
 
-/** All fold records present in a run directory, by fold index. */
-export async function readAllFolds(dir: string): Promise<FoldRecord[]> {
+/**
+ * Reads fold k's record, or null when that fold has not finished; checked with {@link checkFoldRecord}.
+ * @throws {RunDirError} for an unreadable or inconsistent record (names the file).
+ */
+export async function readFold(dir: string, fold: number, spec?: RunSpec): Promise<FoldRecord | null> {
+  const p = foldPath(dir, fold);
+  let text: string;
+  try {
+    text = await Deno.readTextFile(p);
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) return null;
+    throw new RunDirError(`${p}: cannot read (${(e as Error).message})`);
+  }
+  let rec: FoldRecord;
+  try {
+    rec = JSON.parse(text) as FoldRecord;
+  } catch (e) {
+    throw new RunDirError(
+      `${p}: unreadable fold record (${
+        (e as Error).message
+      }); delete it to run that fold again (or use --restart)`,
+    );
+  }
+  checkFoldRecord(rec, p, fold, spec);
+  return rec;
+}
+
+/** All fold records present in a run directory, by fold index (each checked as by {@link readFold}). */
+export async function readAllFolds(dir: string, spec?: RunSpec): Promise<FoldRecord[]> {
   const out: FoldRecord[] = [];
   try {
     for await (const e of Deno.readDir(join(dir, "folds"))) {
       const m = /^fold-(\d+)\.json$/.exec(e.name);
-      if (e.isFile && m) out.push((await readFold(dir, Number(m[1])))!);
+      if (e.isFile && m) out.push((await readFold(dir, Number(m[1]), spec))!);
     }
   } catch (e) {
     if (!(e instanceof Deno.errors.NotFound)) throw e;
@@ -291,6 +385,11 @@ export function protocolStatement(spec: RunSpec, foldsDone: number, epochsNote =
 export function poolFolds(spec: RunSpec, folds: FoldRecord[], versions: Versions): LosoResults {
   if (folds.length === 0) throw new RangeError("poolFolds: no finished folds to pool");
   const sorted = [...folds].sort((a, b) => a.fold - b.fold);
+  for (let i = 1; i < sorted.length; i++) {
+    if (sorted[i].fold === sorted[i - 1].fold) {
+      throw new RangeError(`poolFolds: fold ${sorted[i].fold} (${sorted[i].subject}) is given twice`);
+    }
+  }
   const cat = <T>(f: (r: FoldRecord) => T[]) => sorted.flatMap(f);
   const labels = spec.dataset.fine.map((_, i) => i);
   const groups = cat((r) => r.datasets);
@@ -313,7 +412,8 @@ export function poolFolds(spec: RunSpec, folds: FoldRecord[], versions: Versions
     versions,
     foldsDone: sorted.map((r) => r.fold),
     foldsTotal: spec.dataset.subjects.length,
-    complete: sorted.length === spec.dataset.subjects.length,
+    complete: sorted.length === spec.dataset.subjects.length &&
+      sorted.every((r, i) => r.fold === i && r.subject === spec.dataset.subjects[i]),
     metrics,
     coarseMetrics,
     optimisticMetrics,
@@ -322,7 +422,15 @@ export function poolFolds(spec: RunSpec, folds: FoldRecord[], versions: Versions
       foldSecondsMean: total / sorted.length,
       backends: [...new Set(sorted.map((r) => r.cpuKernels ? `${r.backend} (${r.cpuKernels})` : r.backend))],
     },
+    foldCommits: [...new Set(sorted.map((r) => r.commit ?? "unknown"))],
   };
+}
+
+/** The preprocessing description in one line (its warnings counted, not listed). */
+function preprocessingLine(p: Record<string, unknown>): string {
+  const { warnings, ...rest } = p;
+  const w = Array.isArray(warnings) ? `; ${warnings.length} preprocessing warning(s) (see run.json)` : "";
+  return JSON.stringify(rest) + w;
 }
 
 /** Markdown summary of pooled results. */
@@ -378,7 +486,19 @@ export function summaryMarkdown(r: LosoResults): string {
     `- fold wall time: total ${r.timing.foldSecondsTotal.toFixed(1)} s, mean ${
       r.timing.foldSecondsMean.toFixed(1)
     } s; backend(s) ${r.timing.backends.join(", ")}`,
-    `- versions: merba ${r.versions.merba}, deno ${r.versions.deno}, tfjs ${r.versions.tfjs}, ${r.versions.platform}`,
+    `- versions: merba ${r.versions.merba} (commit ${
+      r.versions.commit ?? "unknown"
+    }), deno ${r.versions.deno}, ` +
+      `tfjs ${r.versions.tfjs}, ${r.versions.platform}`,
+    (r.foldCommits ?? []).length > 1
+      ? `- **the folds were trained by different code versions** (the run was resumed after a code change): ${
+        r.foldCommits.join(", ")
+      }`
+      : `- folds trained by commit ${(r.foldCommits ?? ["unknown"])[0]}`,
+    `- dataset: contents hash \`${r.spec.dataset.contentHash ?? "not recorded"}\`` +
+      (r.spec.dataset.preprocessing
+        ? `; preprocessing ${preprocessingLine(r.spec.dataset.preprocessing)}`
+        : ""),
     "",
   );
   return lines.join("\n");
@@ -396,24 +516,18 @@ export async function writeResults(dir: string, r: LosoResults): Promise<void> {
  *
  * @param dirs run directories (each with run.json and folds/).
  * @param versions versions to store.
- * @param outDir where to write results.json and summary.md (omit to not write).
+ * @param outDir where to write run.json, results.json and summary.md (omit to not write); fold records of the
+ *   same run already there are pooled too.
  * @returns the pooled results.
- * @throws {RunDirError} when a directory is not a run, the directories hold different runs, or two shards
- *   disagree on a fold.
+ * @throws {RunDirError} when a directory is not a run, the directories (or `outDir`) hold different runs, a fold
+ *   record is unreadable or belongs to another run, or two shards disagree on a fold.
  */
 export async function mergeRuns(dirs: string[], versions: Versions, outDir?: string): Promise<LosoResults> {
   if (dirs.length === 0) throw new RangeError("mergeRuns: no directories given");
   let spec: RunSpec | null = null;
   const byFold = new Map<number, { rec: FoldRecord; dir: string }>();
-  for (const dir of dirs) {
-    const s = await readJson<RunSpec>(join(dir, "run.json"));
-    if (spec && s.key !== spec.key) {
-      throw new RunDirError(
-        `mergeRuns: ${dir}/run.json is a different run (key ${s.key}) from ${dirs[0]} (key ${spec.key})`,
-      );
-    }
-    spec ??= s;
-    for (const rec of await readAllFolds(dir)) {
+  const add = async (dir: string, s: RunSpec) => {
+    for (const rec of await readAllFolds(dir, s)) {
       const prev = byFold.get(rec.fold);
       if (prev && JSON.stringify(prev.rec.yPred) !== JSON.stringify(rec.yPred)) {
         throw new RunDirError(
@@ -422,14 +536,28 @@ export async function mergeRuns(dirs: string[], versions: Versions, outDir?: str
       }
       if (!prev) byFold.set(rec.fold, { rec, dir });
     }
-  }
-  const r = poolFolds(spec!, [...byFold.values()].map((v) => v.rec), versions);
-  if (outDir) {
-    await Deno.mkdir(outDir, { recursive: true });
-    if (!dirs.includes(outDir)) {
-      await writeTextAtomic(join(outDir, "run.json"), JSON.stringify(spec, null, 1));
+  };
+  for (const dir of dirs) {
+    const s = await readJson<RunSpec>(join(dir, "run.json"));
+    if (spec && s.key !== spec.key) {
+      throw new RunDirError(
+        `mergeRuns: ${dir}/run.json is a different run (key ${s.key}) from ${dirs[0]} (key ${spec.key})`,
+      );
     }
-    await writeResults(outDir, r);
+    spec ??= s;
+    await add(dir, s);
   }
+  if (outDir && !dirs.includes(outDir)) {
+    // refuses a directory of another run; folds already there (same run) are pooled too
+    await ensureRunSpec(outDir, spec!);
+    await add(outDir, spec!);
+  }
+  const folds = [...byFold.values()].map((v) => v.rec);
+  const r = poolFolds(spec!, folds, versions);
+  if (!r.versions.backend) {
+    // a merging process never started a backend: say which the folds used
+    r.versions = { ...r.versions, backend: [...new Set(folds.map((f) => f.backend))].join(", ") };
+  }
+  if (outDir) await writeResults(outDir, r);
   return r;
 }

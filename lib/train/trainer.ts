@@ -115,6 +115,8 @@ export interface EvalSet {
   name: string;
   /** Sample indices into the dataset. */
   indices: number[];
+  /** How to predict them (test-time augmentation): the same rule as the predictions they stand for. */
+  predict?: PredictOptions;
 }
 
 /** Per-step log, passed to `onStep`. */
@@ -492,7 +494,7 @@ export async function trainModel(
       const evals: Record<string, EvalLog> = {};
       if (ema && opts.evalSets?.length) ema.swapIn();
       for (const set of opts.evalSets ?? []) {
-        const { fine } = await predictIndices(model, ds, set.indices, Math.max(o.batchSize, 64));
+        const { fine } = await predictIndices(model, ds, set.indices, Math.max(o.batchSize, 64), set.predict);
         const yTrue = set.indices.map((i) => ds.fine[i]);
         const m: Metrics = computeMetrics(yTrue, fine, { labels: ds.classes.fine.map((_, i) => i) });
         evals[set.name] = { uf1: m.uf1, uar: m.uar, accuracy: m.accuracy, yPred: Array.from(fine) };

@@ -71,6 +71,15 @@ Deno.test("cli: usage errors exit 2 with a message naming the argument", async (
   assert.match(r.err, /unknown command "frobnicate"/);
   r = await capture(() => main(["merge"]));
   assert.equal(r.code, 2);
+  // merge never defaults to a shard's own directory
+  r = await capture(() => main(["merge", "a", "b"]));
+  assert.equal(r.code, 2);
+  assert.match(r.err, /merge: give --out <dir>/);
+  for (const cmd of ["train", "merge"]) {
+    r = await capture(() => main([cmd, "--help"]));
+    assert.equal(r.code, 0, cmd);
+    assert.match(r.out, /^Usage:\n {2}deno task train/, cmd);
+  }
 });
 
 Deno.test("cli: a missing dataset file or a directory that is not a run exits 1 with the path, no stack", async () => {

@@ -74,7 +74,7 @@ Deno.test(
     assert.deepEqual(merged.metrics, single.metrics);
     assert.deepEqual(merged.coarseMetrics, single.coarseMetrics);
     const a = await readAllFolds(one);
-    const b = (await Promise.all(dirs.map(readAllFolds))).flat().sort((x, y) => x.fold - y.fold);
+    const b = (await Promise.all(dirs.map((d) => readAllFolds(d)))).flat().sort((x, y) => x.fold - y.fold);
     assert.deepEqual(b.map((r) => r.yPred), a.map((r) => r.yPred));
     assert.deepEqual(b.map((r) => r.history.map((h) => h.loss)), a.map((r) => r.history.map((h) => h.loss)));
     for (const d of [one, ...dirs]) await Deno.remove(d, { recursive: true });
