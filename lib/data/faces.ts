@@ -81,6 +81,8 @@ export function loadFaceModels(): Promise<FaceApi> {
     const api = require("@vladmandic/face-api/dist/face-api.node-wasm.js") as FaceApi;
     const pkg = require.resolve("@vladmandic/face-api/package.json");
     const dir = pkg.replace(/package\.json$/, "model");
+    // a process that never started a backend (the preprocess command) must start one before the weights load
+    await api.tf.ready();
     await api.nets.ssdMobilenetv1.loadFromDisk(dir);
     await api.nets.faceLandmark68Net.loadFromDisk(dir);
     return api;
@@ -111,7 +113,12 @@ export async function detectFaces(rgb: RgbImage, opts: DetectOptions = {}): Prom
   const api = await loadFaceModels();
   const tf = api.tf;
   const wanted = opts.backend ?? "wasm";
-  const previous = tf.getBackend();
+  let previous: string | undefined;
+  try {
+    previous = tf.getBackend();
+  } catch {
+    // no backend started yet in this process (tfjs would have to start an async one first): none to restore
+  }
   if (wanted !== "current" && previous !== wanted) {
     await tf.setBackend(wanted);
     await tf.ready();

@@ -38,6 +38,9 @@ import { getProtocol, PROTOCOLS } from "./protocols.ts";
 import { parseShard } from "./loso.ts";
 import { resizeArea } from "./image.ts";
 import type { GrayImage } from "./types.ts";
+import type { FaceCrop } from "./preprocess.ts";
+import { cropFace, detectFace, eyeCrop } from "./faces.ts";
+import { readImage } from "./image_io.ts";
 import { ProgressBar, type ProgressSink } from "../progress.ts";
 import { DatasetError } from "./types.ts";
 
@@ -69,6 +72,9 @@ export const USAGE = `usage: deno task preprocess --dataset NAME --root DIR --ou
   --quiet               no progress bar
   --shard i/n           only shard i of n of the samples (fill the cache from n processes; then run without it)
   --max-side N          shrink frames (area) so the longer side is <= N before the flow (faster on raw frames)
+  --face-crop N         find the face in the onset frame (68 landmarks) and crop onset and apex with one eye-based
+                        N x N crop before the flow (uncropped trees: raw CASME II, SAMM, SMIC HS, CAS(ME)^3);
+                        a clip without a detectable face is an error (--skip-bad skips it)
   composite: --list FILE --casme2-root DIR --samm-root DIR --smic-root DIR [--casme2-labels F] [--samm-labels F]`;
 
 class UsageError extends Error {}
@@ -126,6 +132,7 @@ async function run(args: string[], io: CliIo, say: (s: string) => void): Promise
         quiet: { type: "boolean", default: false },
         shard: { type: "string" },
         "max-side": { type: "string" },
+        "face-crop": { type: "string" },
         list: { type: "string" },
         "casme2-root": { type: "string" },
         "casme2-labels": { type: "string" },
@@ -161,6 +168,15 @@ async function run(args: string[], io: CliIo, say: (s: string) => void): Promise
   const maxSide = v["max-side"] === undefined ? undefined : Number(v["max-side"]);
   if (maxSide !== undefined && (!Number.isInteger(maxSide) || maxSide < 2)) {
     throw new UsageError(`--max-side must be an integer >= 2, got ${v["max-side"]}`);
+  }
+  const faceSide = v["face-crop"] === undefined ? undefined : Number(v["face-crop"]);
+  if (faceSide !== undefined && (!Number.isInteger(faceSide) || faceSide < 8)) {
+    throw new UsageError(
+      `--face-crop must be an integer >= 8 (the crop side in pixels), got ${v["face-crop"]}`,
+    );
+  }
+  if (faceSide !== undefined && maxSide !== undefined) {
+    throw new UsageError("--face-crop and --max-side exclude each other (the face crop sets the frame size)");
   }
   const size = Number(v.size);
   if (!Number.isInteger(size) || size < 1) {
@@ -249,8 +265,16 @@ async function run(args: string[], io: CliIo, say: (s: string) => void): Promise
     skipBad: v["skip-bad"],
     name: v.name,
     shard: v.shard,
-    faceCrop: maxSide === undefined ? undefined : shrinkFrames(maxSide),
-    faceCropName: maxSide === undefined ? undefined : `maxSide${maxSide}`,
+    faceCrop: faceSide !== undefined
+      ? eyeFaceCrop(faceSide)
+      : maxSide !== undefined
+      ? shrinkFrames(maxSide)
+      : undefined,
+    faceCropName: faceSide !== undefined
+      ? `eyeCrop${faceSide}`
+      : maxSide !== undefined
+      ? `maxSide${maxSide}`
+      : undefined,
     onFinish: (s) => (stats = s),
     onProgress: (p) => {
       if (v.quiet) return;
@@ -283,6 +307,26 @@ async function run(args: string[], io: CliIo, say: (s: string) => void): Promise
 }
 
 /** A frame transform that shrinks both frames (area resampling) so the longer side is at most `maxSide`. */
+/**
+ * `--face-crop N`: detects the face (68 landmarks, @vladmandic/face-api) in the onset frame and crops onset and
+ * apex with the same eye-based transform (`eyeCrop`: eye line level, side 2.8 × the inter-ocular distance),
+ * so the flow sees the face at a fixed scale and no head-position change is introduced between the frames.
+ */
+function eyeFaceCrop(side: number): FaceCrop {
+  return async (onset, apex, s) => {
+    const det = await detectFace(await readImage(s.onsetPath));
+    if (!det) {
+      throw new DatasetError(
+        `no face found in the onset frame ${s.onsetPath} (--face-crop); crop this clip yourself or skip it ` +
+          "with --skip-bad",
+        { file: s.source.file, row: s.source.row, field: "onset frame" },
+      );
+    }
+    const t = eyeCrop(det.landmarks, side);
+    return { onset: cropFace(onset, t), apex: cropFace(apex, t) };
+  };
+}
+
 function shrinkFrames(maxSide: number) {
   const shrink = (img: GrayImage): GrayImage => {
     const f = maxSide / Math.max(img.width, img.height);

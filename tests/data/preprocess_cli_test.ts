@@ -123,3 +123,54 @@ Deno.test("preprocess CLI: argument errors exit 2, data errors exit 1 with the f
   assert.equal(await preprocessMain(["--help"], h.io), 0);
   assert.match(h.out.join(""), /usage: deno task preprocess/);
 });
+
+Deno.test("preprocess CLI --face-crop: the face is found and cropped before the flow; a faceless clip is named", async () => {
+  const tmp = await Deno.makeTempDir();
+  try {
+    // a one-clip CASME II tree whose three frames are the astronaut photograph (a real face, 512 x 512)
+    const clip = join(tmp, "CASME2_RAW_selected", "sub01", "EP01_01");
+    await Deno.mkdir(clip, { recursive: true });
+    const photo = new URL("../../data/astronaut.png", import.meta.url).pathname;
+    for (const f of [1, 2, 3]) await Deno.copyFile(photo, join(clip, `img${f}.png`));
+    await Deno.writeTextFile(
+      join(tmp, "CASME2-coding-face.csv"),
+      "Subject,Filename,OnsetFrame,ApexFrame,OffsetFrame,Action Units,Estimated Emotion\n1,EP01_01,1,2,3,12,happiness\n",
+    );
+    const out = join(tmp, "face.mflow");
+    const c = capture();
+    const code = await preprocessMain(
+      [
+        "--dataset",
+        "casme2",
+        "--root",
+        tmp,
+        "--out",
+        out,
+        "--size",
+        "8",
+        "--no-cache",
+        "--face-crop",
+        "64",
+        "--quiet",
+      ],
+      c.io,
+    );
+    assert.equal(code, 0, c.out.join(""));
+    const ds = await loadFlowDataset(out);
+    assert.equal(ds.n, 1);
+    assert.equal(ds.preprocessing?.faceCrop, "eyeCrop64");
+    // the fixture's frames are blank: no face, an error naming the label row (exit 1), or skipped
+    const bad = capture();
+    const args = ["--dataset", "casme2", "--root", join(FIX, "casme2"), "--out", join(tmp, "x.mflow")];
+    assert.equal(await preprocessMain([...args, "--no-cache", "--face-crop", "16", "--quiet"], bad.io), 1);
+    assert.match(
+      bad.out.join(""),
+      /row 2, field "onset frame": no face found in the onset frame .*img46\.jpg/,
+    );
+    const both = capture();
+    assert.equal(await preprocessMain([...args, "--face-crop", "16", "--max-side", "8"], both.io), 2);
+    assert.match(both.out.join(""), /--face-crop and --max-side exclude each other/);
+  } finally {
+    await Deno.remove(tmp, { recursive: true });
+  }
+});
