@@ -195,13 +195,15 @@ export type {
 export { preprocessMain } from "./lib/data/preprocess_cli.ts";
 
 // --- Embedded synthetic dataset, faces and facial regions (lib/data) ---
-/** Synthetic micro-expression generator (CASME II-like tree), the shipped default FlowDataset, its classes. */
+/** Synthetic micro-expression generator (CASME II-like tree), the shipped default FlowDataset, its classes, and
+ * each sample's true face landmarks in input coordinates. */
 export {
   ASTRONAUT_PATH,
   computeSyntheticFlowDataset,
   DATA_DIR,
   generateSyntheticDataset,
   loadSyntheticDefault,
+  loadSyntheticLandmarks,
   loadSyntheticSamples,
   planSyntheticDataset,
   renderSyntheticSample,
@@ -210,6 +212,7 @@ export {
   SYNTHETIC_DEFAULTS,
   SYNTHETIC_DIR,
   SYNTHETIC_FLOW_FILE,
+  syntheticLandmarks,
   writeSyntheticFlowDataset,
 } from "./lib/data/synthetic.ts";
 export type {

@@ -283,8 +283,8 @@ export function cropFace(img: GrayImage, crop: CropTransform): GrayImage & { dat
 /**
  * A canonical 68-point face in the unit square of an eye-aligned crop (default {@link EyeCropOptions}): the
  * astronaut portrait's landmarks mapped through {@link eyeCrop}. Multiply by the input size for pixel
- * coordinates; used as the default region layout for aligned inputs (synthetic data, 28×28 flow) when no
- * detector is run.
+ * coordinates; the region layout for inputs cropped with {@link eyeCrop}'s defaults when no detector is run
+ * (the shipped synthetic faces are not aligned: use their own landmarks, `loadSyntheticLandmarks`).
  */
 export const CANONICAL_LANDMARKS_68: readonly Point[] = (() => {
   const pts = ASTRONAUT_LANDMARKS_68.map(([x, y]) => ({ x, y }));

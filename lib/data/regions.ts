@@ -140,8 +140,10 @@ export function faceRegions(
 }
 
 /**
- * The fallback region layout for aligned inputs when no detector is run (the synthetic dataset, 28×28 flow
- * inputs of eye-aligned crops): {@link faceRegions} of the canonical landmarks.
+ * The region layout of an eye-aligned input (cropped with `eyeCrop`'s defaults, e.g. `--face-crop`) when no
+ * landmarks are at hand: {@link faceRegions} of the canonical landmarks. Faces that vary in size or place in
+ * the input — the shipped synthetic set, whose faces vary by design — need their own landmarks instead
+ * (`faceRegions(loadSyntheticLandmarks(size).get(id)!, size)`).
  */
 export function defaultFaceRegions(size: number): FaceRegions {
   return faceRegions(canonicalLandmarks(size), size);

@@ -32,7 +32,9 @@ import { readGray, writePng } from "./image_io.ts";
 import { type ClassHierarchy, DatasetError, type Flow, type GrayImage } from "./types.ts";
 import { rngFor } from "./synthetic_random.ts";
 import {
+  anchorsFromLandmarks68,
   astronautFace,
+  type FaceAnchors,
   type FaceModel,
   parametricFace,
   type Point,
@@ -52,6 +54,7 @@ import { PROTOCOLS } from "./protocols.ts";
 import { loadCasme2 } from "./datasets/casme2.ts";
 import { preprocessDataset } from "./preprocess.ts";
 import { loadFlowDataset, saveFlowDataset } from "./cache.ts";
+import { canonicalLandmarks } from "./faces.ts";
 import type { FlowDataset, SampleRef } from "./types.ts";
 
 export { SYNTHETIC_CLASSES } from "./synthetic_aus.ts";
@@ -559,10 +562,111 @@ export async function loadSyntheticSamples(root: string = SYNTHETIC_DIR): Promis
   return samples;
 }
 
+/** Anchor points used to place the 68-point layout on a synthetic face (pairs flattened, image-left first). */
+function anchorList(a: FaceAnchors): Point[] {
+  return [
+    ...a.eyeCentre,
+    ...a.browInner,
+    ...a.browMid,
+    ...a.browOuter,
+    ...a.lipCorner,
+    ...a.noseWing,
+    a.noseBridge,
+    a.noseTip,
+    a.upperLip,
+    a.lowerLip,
+    a.chin,
+  ];
+}
+
+/** Least-squares affine map sending `from[i]` to `to[i]` (x' = a·x + b·y + c, y' = d·x + e·y + f). */
+function fitAffine(from: readonly Point[], to: readonly Point[]): (p: Point) => Point {
+  // normal equations M·[a b c] = r for x, and the same M for y
+  const M = [[0, 0, 0], [0, 0, 0], [0, 0, 0]];
+  const rx = [0, 0, 0];
+  const ry = [0, 0, 0];
+  from.forEach((p, i) => {
+    const v = [p.x, p.y, 1];
+    for (let r = 0; r < 3; r++) {
+      for (let c = 0; c < 3; c++) M[r][c] += v[r] * v[c];
+      rx[r] += v[r] * to[i].x;
+      ry[r] += v[r] * to[i].y;
+    }
+  });
+  const solve = (b: number[]) => {
+    const A = M.map((row, r) => [...row, b[r]]);
+    for (let c = 0; c < 3; c++) {
+      let piv = c;
+      for (let r = c + 1; r < 3; r++) if (Math.abs(A[r][c]) > Math.abs(A[piv][c])) piv = r;
+      [A[c], A[piv]] = [A[piv], A[c]];
+      for (let r = 0; r < 3; r++) {
+        if (r === c) continue;
+        const f = A[r][c] / A[c][c];
+        for (let k = c; k < 4; k++) A[r][k] -= f * A[c][k];
+      }
+    }
+    return [A[0][3] / A[0][0], A[1][3] / A[1][1], A[2][3] / A[2][2]];
+  };
+  const [a, b, c] = solve(rx);
+  const [d, e, f] = solve(ry);
+  return (p) => ({ x: a * p.x + b * p.y + c, y: d * p.x + e * p.y + f });
+}
+
+/**
+ * The 68 face landmarks of a planned synthetic sample, in the pixel coordinates of its flow input (the onset
+ * frame area-resized to `size`×`size`, as `computeSyntheticFlowDataset` does). The synthetic faces vary in
+ * size, position and pose (`faceVariation`, `poseJitter`), so one fixed layout does not fit them: the canonical
+ * 68-point layout is moved by the affine map that best sends its anchors (eyes, brows, nose, lips, chin) onto
+ * this subject's, then by the sample's onset pose. For per-sample facial regions:
+ * `faceRegions(syntheticLandmarks(plan, sample, 28), 28)`.
+ *
+ * @throws {RangeError} for an unknown subject or a bad size.
+ */
+export function syntheticLandmarks(plan: SyntheticPlan, sample: SyntheticSample, size: number): Point[] {
+  if (!Number.isInteger(size) || size <= 0) {
+    throw new RangeError(`syntheticLandmarks: size must be a positive integer, got ${size}`);
+  }
+  const subject = plan.subjects.find((s) => s.id === sample.subject);
+  if (!subject) throw new RangeError(`syntheticLandmarks: unknown subject "${sample.subject}"`);
+  const n = plan.options.size;
+  const canon = canonicalLandmarks(n);
+  const toFace = fitAffine(anchorList(anchorsFromLandmarks68(canon)), anchorList(subject.face.anchors));
+  const c = (n - 1) / 2;
+  const k = size / n;
+  return canon.map((p) => {
+    const q = toFace(p);
+    applyPose(sample.onsetPose, c, q, q);
+    // pixel centres: x_in = (x + 0.5)·size/n − 0.5 under an area resize
+    return { x: (q.x + 0.5) * k - 0.5, y: (q.y + 0.5) * k - 0.5 };
+  });
+}
+
+/**
+ * {@link syntheticLandmarks} of every sample of a generated synthetic tree (default: the shipped one), keyed by
+ * sample id (`sub01/EP02_01f`, as in the flow dataset's `ids`). Re-plans the tree from its
+ * `synthetic_meta.json` (deterministic; no pixels rendered).
+ */
+export async function loadSyntheticLandmarks(
+  size: number,
+  root: string = SYNTHETIC_DIR,
+): Promise<Map<string, Point[]>> {
+  const metaPath = join(root, "synthetic_meta.json");
+  let meta: { options?: Partial<SyntheticOptions> };
+  try {
+    meta = JSON.parse(await Deno.readTextFile(metaPath));
+  } catch (e) {
+    throw new DatasetError(`cannot read the synthetic tree's plan (${(e as Error).message})`, {
+      file: metaPath,
+    });
+  }
+  const plan = await planSyntheticDataset(meta.options ?? {});
+  return new Map(plan.samples.map((s) => [`${s.subject}/${s.filename}`, syntheticLandmarks(plan, s, size)]));
+}
+
 /**
  * Computes the flow dataset of a synthetic tree with the standard preprocessing (`preprocessDataset`,
  * protocol `synthetic-5class`): TV-L1 flow (OpenCV defaults) from onset to apex on the full grayscale frames
- * (they are aligned face crops already, so no face crop), then `flowToInput` to `size`×`size`×3 (u, v,
+ * (no face crop: the faces vary in size, position and pose by design, see {@link syntheticLandmarks}), then `flowToInput` to `size`×`size`×3 (u, v,
  * strain, each min-max normalised to [0, 1], area resize). Fine = 5 emotions, coarse = 3 classes.
  *
  * @returns `x: [n, size, size, 3]`, in the coding sheet's order.

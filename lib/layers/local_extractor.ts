@@ -191,6 +191,21 @@ export class LocalExtractor extends MerbaLayer {
     return inputShape;
   }
 
+  /**
+   * Weight of each scan order (in `orders` order) in this block's merge, normalised to sum 1: the softmax of the
+   * learned merge logits for `merge: "softmax"`, else uniform (`sum` adds the orders with equal weights).
+   */
+  orderWeights(): tf.Tensor1D {
+    return tf.tidy(() => {
+      const w = this.scanScope === "ssm"
+        ? this.mixers[0].mergeWeights()
+        : this.mergeLogits
+        ? tf.softmax(this.mergeLogits.read())
+        : tf.fill([this.orders.length], 1);
+      return tf.div(w, tf.sum(w)) as tf.Tensor1D;
+    });
+  }
+
   private mix(x: tf.Tensor): tf.Tensor {
     if (this.scanScope === "ssm") return this.mixers[0].call(x);
     const s = this.windowSize;

@@ -10,6 +10,7 @@
 import * as tf from "@tensorflow/tfjs";
 import { scanHiddenAttention } from "../ops/hidden_attention.ts";
 import { permuteTokens, scanOrderLabel, unpermutePairs } from "../ops/scan_orders.ts";
+import { windowOrderOfRaster } from "../ops/windows.ts";
 import { DualGranularityHead, type HeadOutput } from "../layers/dual_granularity_head.ts";
 import { LgfiStage } from "../layers/lgfi_stage.ts";
 import { FlowStem } from "../layers/stem.ts";
@@ -19,7 +20,8 @@ import { type MerbaConfig, type MerbaOverrides, resolveMerbaConfig } from "./con
 /** Inter-window attention maps of one stage. */
 export interface StageAttention {
   stage: number;
-  /** `[b, heads, nW, nW]` (windowToken) or `[b, heads, N, N]` over the stage's tokens (full). */
+  /** `[b, heads, nW, nW]` (windowToken) or `[b, heads, N, N]` over the stage's tokens (full; raster order over
+   * the padded map, whatever order the attention ran in). */
   heads: tf.Tensor4D;
   /** Window grid `[rows, cols]` (windowToken) or the token grid `[rows·ws, cols·ws]` (full). */
   windowGrid: [number, number];
@@ -32,9 +34,10 @@ export interface BlockScanAttention {
   block: number;
   /** Window side; maps are over the `ws²` tokens of each window in raster order. */
   windowSize: number;
-  /** Scan orders (labels) of the block. */
+  /** Scan orders (labels) of the block, in `perOrder`'s order. */
   orders: string[];
-  /** `[b·nW, ws², ws²]`: `α[t, s]` averaged over channels and over orders, raster coordinates. */
+  /** `[b·nW, ws², ws²]`: `α[t, s]` averaged over channels, and over orders with the block's merge weights
+   * (uniform for `mean`/`sum`, the learned softmax for `softmax`), raster coordinates. */
   maps: tf.Tensor3D;
   /** `[k, b·nW, ws², ws²]`: per order, channel-averaged, raster coordinates. */
   perOrder: tf.Tensor4D;
@@ -240,9 +243,15 @@ export class MerbaModel {
         if (r.attention) {
           const full = st.attention.effectiveMode === "full";
           const ws = st.args.windowSize;
+          let heads = r.attention;
+          if (full && st.rows * st.cols > 1) {
+            // full attention over several windows runs over window-ordered tokens: report raster order
+            const idx = tf.tensor1d(windowOrderOfRaster(st.rows, st.cols, ws), "int32");
+            heads = tf.gather(tf.gather(heads, idx, 2), idx, 3) as tf.Tensor4D;
+          }
           attention.push({
             stage: si,
-            heads: tf.keep(r.attention),
+            heads: tf.keep(heads),
             windowGrid: full ? [st.rows * ws, st.cols * ws] : [st.rows, st.cols],
             mode: full ? "full" : "windowToken",
           });
@@ -254,7 +263,7 @@ export class MerbaModel {
             stage: si,
             block: bi,
             windowSize: st.args.windowSize,
-            orders: blk.orders.map(scanOrderLabel),
+            orders: maps.orders,
             maps: tf.keep(maps.mean),
             perOrder: tf.keep(maps.perOrder),
           });
@@ -270,7 +279,7 @@ export class MerbaModel {
   private blockScanMaps(
     blk: LgfiStage["blocks"][number],
     windows: tf.Tensor,
-  ): { mean: tf.Tensor3D; perOrder: tf.Tensor4D } {
+  ): { mean: tf.Tensor3D; perOrder: tf.Tensor4D; orders: string[] } {
     const ws = blk.windowSize;
     const l = ws * ws;
     const bw = windows.shape[0];
@@ -302,7 +311,15 @@ export class MerbaModel {
       });
     }
     const perOrder = (per.length === 1 ? per[0] : tf.concat(per, 0)) as tf.Tensor4D; // [k, b·nW, l, l]
-    return { mean: tf.mean(perOrder, 0).reshape([bw, l, l]) as tf.Tensor3D, perOrder };
+    // weighted as the block merges the orders (a learned softmax merge is not a plain mean)
+    const byLabel = blk.orders.map(scanOrderLabel);
+    const idx = labels.map((lab) => byLabel.indexOf(lab));
+    const w = tf.gather(blk.orderWeights(), tf.tensor1d(idx, "int32")).reshape([idx.length, 1, 1, 1]);
+    return {
+      mean: tf.sum(tf.mul(perOrder, w), 0).reshape([bw, l, l]) as tf.Tensor3D,
+      perOrder,
+      orders: labels,
+    };
   }
 
   /** Every weight with its stable name (`stages.0.blocks.0.mixer.in_proj.kernel`). */

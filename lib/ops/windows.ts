@@ -425,6 +425,33 @@ export function windowPartition(
 }
 
 /**
+ * For each token of the padded `[rows·ws, cols·ws]` map in raster (row-major) order, its position in window
+ * order — the order of {@link windowPartition}'s windows flattened one after another (`w · ws² + t`, window
+ * `w` row-major over the grid, `t` row-major inside it). Gathering a window-ordered token axis with it gives
+ * raster order (e.g. full attention over several windows, for figures in image space).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { windowOrderOfRaster } from "./windows.ts";
+ * // 2 × 2 windows of 2 × 2 tokens: raster token 2 (row 0, column 2) is the first token of window 1
+ * assert.equal(windowOrderOfRaster(2, 2, 2)[2], 4);
+ * ```
+ */
+export function windowOrderOfRaster(rows: number, cols: number, windowSize: number): Int32Array {
+  const ws = windowSize;
+  const width = cols * ws;
+  const out = new Int32Array(rows * ws * width);
+  for (let y = 0; y < rows * ws; y++) {
+    for (let x = 0; x < width; x++) {
+      const w = Math.floor(y / ws) * cols + Math.floor(x / ws);
+      out[y * width + x] = w * ws * ws + (y % ws) * ws + (x % ws);
+    }
+  }
+  return out;
+}
+
+/**
  * Inverse of {@link windowPartition}: `[b · nW, ws², c]` → `[b, h, w, c]`, cropping the padding.
  *
  * @throws {TypeError} when the window tensor does not fit `grid`.

@@ -284,7 +284,11 @@ export function windowAttentionFigure(
         x: opts.regionLabels.map((_, k) => (k % cols) * cw + cw / 2 - 0.5),
         y: opts.regionLabels.map((_, k) => Math.floor(k / cols) * ch + ch / 2 - 0.5),
         text: [...opts.regionLabels],
-        textfont: { size: 10, color: "black" },
+        // "Hot" reversed: high attention is dark, so labels on the upper half of the range are drawn white
+        textfont: {
+          size: 10,
+          color: Array.from(p.map, (v) => (hi > lo && (v - lo) / (hi - lo) > 0.5 ? "white" : "black")),
+        },
         hoverinfo: "skip",
         ...axes,
       });
@@ -376,7 +380,8 @@ export interface ScanAttentionFigureOptions {
  * Hidden attention of a block's scans inside one window, per direction: top row, the `α` matrix in the
  * direction's own scan order (lower-triangular: a causal scan only looks back); bottom row, the query
  * token's row `α[q, ·]` mapped back onto the `ws × ws` window, i.e. which tokens feed the query in that
- * direction. The last column is the mean over directions (what the merged block sees).
+ * direction. The last column is the mean over directions, weighted as the block merges them (what the merged
+ * block sees).
  *
  * @throws {RangeError} for a query outside the window or an unknown order label.
  */

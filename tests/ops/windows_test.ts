@@ -7,6 +7,7 @@ import {
   applyIndexMapSum,
   cachedIndexMap,
   windowGrid,
+  windowOrderOfRaster,
   windowPartition,
   windowReverse,
 } from "../../lib/ops/windows.ts";
@@ -192,4 +193,17 @@ Deno.test("applyIndexMapSum: the map, then its k slices summed in order and scal
   await tf.setBackend("cpu");
   const dup = cachedIndexMap("test:sum-dup", [4], [2, 2], (idx) => idx.set([0, 1, 1, 2]));
   throws(() => applyIndexMapSum(tf.zeros([4]), dup, 1), /exactly once/);
+});
+
+Deno.test("windowOrderOfRaster: raster token i sits at windowOrderOfRaster[i] of windowPartition's flattened windows", async () => {
+  for (const [rows, cols, ws] of [[2, 2, 2], [2, 3, 3], [1, 1, 4]] as const) {
+    const h = rows * ws;
+    const w = cols * ws;
+    const x = tf.tensor4d(Float32Array.from({ length: h * w }, (_, i) => i), [1, h, w, 1]);
+    const { windows } = windowPartition(x, ws);
+    const flat = await windows.data();
+    const perm = windowOrderOfRaster(rows, cols, ws);
+    deepStrictEqual(Array.from(perm, (j) => flat[j]), Array.from({ length: h * w }, (_, i) => i));
+    tf.dispose([x, windows]);
+  }
 });
