@@ -163,7 +163,8 @@ export interface WindowLabels {
  * Labels each window of a `rows × cols` grid over the input by its dominant region (the region with the
  * most pixels in the window under the priority label map; ties go to the higher-priority region).
  * Windows split the input evenly (`height / rows` × `width / cols`; fractional edges are shared by
- * assigning each pixel to the window holding its centre).
+ * assigning each pixel to the window holding its centre), or as `cellEdges` says (image fractions, e.g.
+ * `explain`'s, where the last window of a padded map covers less).
  *
  * @param grid `[rows, cols]`, e.g. a model's `windowGrid`.
  * @param minCover minimum covered fraction for a label other than `"other"`. @default 0.15
@@ -180,6 +181,7 @@ export function labelWindows(
   regions: FaceRegions,
   grid: readonly [number, number],
   minCover = 0.15,
+  cellEdges?: { y: readonly number[]; x: readonly number[] },
 ): WindowLabels {
   const [rows, cols] = grid;
   if (!Number.isInteger(rows) || !Number.isInteger(cols) || rows <= 0 || cols <= 0) {
@@ -188,12 +190,27 @@ export function labelWindows(
     );
   }
   const { width, height, labels, names } = regions;
+  if (cellEdges && (cellEdges.y.length !== rows + 1 || cellEdges.x.length !== cols + 1)) {
+    throw new RangeError(
+      `labelWindows: cellEdges must have ${rows + 1} row and ${
+        cols + 1
+      } column edges, got ${cellEdges.y.length} ` +
+        `and ${cellEdges.x.length}`,
+    );
+  }
+  // the unit holding a pixel centre at fraction f: even split, or the last edge at or below f
+  const unitOf = (f: number, n: number, edges?: readonly number[]) => {
+    if (!edges) return Math.min(n - 1, Math.floor(f * n));
+    let k = 0;
+    while (k < n - 1 && edges[k + 1] <= f) k++;
+    return k;
+  };
   const counts = Array.from({ length: rows * cols }, () => new Float64Array(names.length));
   const totals = new Float64Array(rows * cols);
   for (let y = 0; y < height; y++) {
-    const wr = Math.min(rows - 1, Math.floor(((y + 0.5) * rows) / height));
+    const wr = unitOf((y + 0.5) / height, rows, cellEdges?.y);
     for (let x = 0; x < width; x++) {
-      const wc = Math.min(cols - 1, Math.floor(((x + 0.5) * cols) / width));
+      const wc = unitOf((x + 0.5) / width, cols, cellEdges?.x);
       const w = wr * cols + wc;
       totals[w]++;
       const l = labels[y * width + x];

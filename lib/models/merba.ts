@@ -26,6 +26,18 @@ export interface StageAttention {
   /** Window grid `[rows, cols]` (windowToken) or the token grid `[rows·ws, cols·ws]` (full). */
   windowGrid: [number, number];
   mode: "windowToken" | "full";
+  /**
+   * Where each unit (window, or token in `full` mode) lies in the image: its row and column edges as fractions
+   * of the stage map's height and width (`rows + 1` and `cols + 1` values from 0 to 1). Windows are equal
+   * except where the map is not a multiple of the window size: the last window then holds padding and covers
+   * less of the image (padding tokens get zero width).
+   */
+  cellEdges: { y: number[]; x: number[] };
+}
+
+/** Edges of `n` units of `unit` map pixels over a `size`-pixel side, as fractions (clipped at 1). */
+function unitEdges(n: number, unit: number, size: number): number[] {
+  return Array.from({ length: n + 1 }, (_, i) => Math.min(1, (i * unit) / size));
 }
 
 /** Scan hidden-attention maps of one block (merba-model.md §6). */
@@ -249,11 +261,14 @@ export class MerbaModel {
             const idx = tf.tensor1d(windowOrderOfRaster(st.rows, st.cols, ws), "int32");
             heads = tf.gather(tf.gather(heads, idx, 2), idx, 3) as tf.Tensor4D;
           }
+          const unit = full ? 1 : ws;
+          const [nr, nc] = full ? [st.rows * ws, st.cols * ws] : [st.rows, st.cols];
           attention.push({
             stage: si,
             heads: tf.keep(heads),
-            windowGrid: full ? [st.rows * ws, st.cols * ws] : [st.rows, st.cols],
+            windowGrid: [nr, nc],
             mode: full ? "full" : "windowToken",
+            cellEdges: { y: unitEdges(nr, unit, st.args.height), x: unitEdges(nc, unit, st.args.width) },
           });
         }
         st.blocks.forEach((blk, bi) => {

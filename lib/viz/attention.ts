@@ -24,6 +24,11 @@ export interface WindowAttention {
   windowGrid: [number, number];
   /** One `nW × nW` matrix per head, row-major: `heads[h][q * nW + k]` = attention of unit q to unit k. */
   heads: Float32Array[];
+  /**
+   * Row and column edges of the units as fractions of the image (from `explain`; absent = an even split).
+   * Uneven where the stage map is not a multiple of the window size (the last window holds padding).
+   */
+  cellEdges?: { y: number[]; x: number[] };
 }
 
 /** Hidden attention of one block's selective scans inside one window. */
@@ -35,7 +40,7 @@ export interface ScanAttention {
   orders: string[];
   /** Per order, `α[t, s]` over the window's `ws²` tokens in raster coordinates (`ws² × ws²`, row-major). */
   perOrder: Float32Array[];
-  /** Mean over orders (raster coordinates). */
+  /** Mean over orders, weighted as the block merges them (raster coordinates). */
   mean: Float32Array;
 }
 
@@ -73,6 +78,7 @@ export async function windowAttentionFromExplain(
       mode: a.mode,
       windowGrid: [...a.windowGrid],
       heads: Array.from({ length: h }, (_, i) => flat.slice(i * n * n, (i + 1) * n * n)),
+      ...(a.cellEdges ? { cellEdges: { y: [...a.cellEdges.y], x: [...a.cellEdges.x] } } : {}),
     });
   }
   return out;
@@ -109,8 +115,9 @@ export async function scanAttentionFromExplain(
       { length: k },
       (_, o) => all.slice((o * bw + row) * l * l, (o * bw + row + 1) * l * l),
     );
-    const mean = new Float32Array(l * l);
-    for (const p of perOrder) for (let i = 0; i < l * l; i++) mean[i] += p[i] / k;
+    // the over-orders map as the block merges its orders (explain's `maps`; a plain mean for mean/sum merges)
+    const maps = (await s.maps.data()) as Float32Array;
+    const mean = maps.slice(row * l * l, (row + 1) * l * l);
     out.push({
       stage: s.stage,
       block: s.block,
@@ -216,8 +223,17 @@ export function windowAttentionFigure(
   const bg = opts.background;
   const W = bg?.width ?? cols;
   const H = bg?.height ?? rows;
-  const cw = W / cols;
-  const ch = H / rows;
+  // unit edges in image pixel coordinates (pixel centres at integers): even, or explain's real geometry
+  const fx = att.cellEdges?.x ?? Array.from({ length: cols + 1 }, (_, c) => c / cols);
+  const fy = att.cellEdges?.y ?? Array.from({ length: rows + 1 }, (_, r) => r / rows);
+  if (fx.length !== cols + 1 || fy.length !== rows + 1) {
+    throw new TypeError(
+      `windowAttentionFigure: cellEdges must have ${rows + 1} row and ${cols + 1} column edges, got ` +
+        `${fy.length} and ${fx.length}`,
+    );
+  }
+  const ex = fx.map((f) => f * W - 0.5);
+  const ey = fy.map((f) => f * H - 0.5);
   const grid = subplotGrid(panels.length, {
     cols: Math.min(panels.length, 5),
     titles: panels.map((p) => p.title),
@@ -232,10 +248,8 @@ export function windowAttentionFigure(
     data.push({
       type: "heatmap",
       z: toRows(p.map, cols, rows),
-      x0: cw / 2 - 0.5,
-      dx: cw,
-      y0: ch / 2 - 0.5,
-      dy: ch,
+      x: ex,
+      y: ey,
       zmin: lo,
       zmax: hi,
       colorscale: "Hot",
@@ -250,8 +264,8 @@ export function windowAttentionFigure(
     // Window borders.
     const xs: (number | null)[] = [];
     const ys: (number | null)[] = [];
-    for (let c = 0; c <= cols; c++) xs.push(c * cw - 0.5, c * cw - 0.5, null), ys.push(-0.5, H - 0.5, null);
-    for (let r = 0; r <= rows; r++) xs.push(-0.5, W - 0.5, null), ys.push(r * ch - 0.5, r * ch - 0.5, null);
+    for (const x of ex) xs.push(x, x, null), ys.push(-0.5, H - 0.5, null);
+    for (const y of ey) xs.push(-0.5, W - 0.5, null), ys.push(y, y, null);
     data.push({
       type: "scatter",
       mode: "lines",
@@ -264,14 +278,13 @@ export function windowAttentionFigure(
     if (q !== undefined) {
       const qr = Math.floor(q / cols);
       const qc = q % cols;
-      const x0 = qc * cw - 0.5;
-      const y0 = qr * ch - 0.5;
+      const [x0, x1, y0, y1] = [ex[qc], ex[qc + 1], ey[qr], ey[qr + 1]];
       data.push({
         type: "scatter",
         mode: "lines",
         name: "query",
-        x: [x0, x0 + cw, x0 + cw, x0, x0],
-        y: [y0, y0, y0 + ch, y0 + ch, y0],
+        x: [x0, x1, x1, x0, x0],
+        y: [y0, y0, y1, y1, y0],
         line: { color: "dodgerblue", width: 3 },
         hoverinfo: "skip",
         ...axes,
@@ -281,8 +294,8 @@ export function windowAttentionFigure(
       data.push({
         type: "scatter",
         mode: "text",
-        x: opts.regionLabels.map((_, k) => (k % cols) * cw + cw / 2 - 0.5),
-        y: opts.regionLabels.map((_, k) => Math.floor(k / cols) * ch + ch / 2 - 0.5),
+        x: opts.regionLabels.map((_, k) => (ex[k % cols] + ex[(k % cols) + 1]) / 2),
+        y: opts.regionLabels.map((_, k) => (ey[Math.floor(k / cols)] + ey[Math.floor(k / cols) + 1]) / 2),
         text: [...opts.regionLabels],
         // "Hot" reversed: high attention is dark, so labels on the upper half of the range are drawn white
         textfont: {
@@ -508,6 +521,8 @@ export function regionMapFigure(
   opts: {
     background?: GrayImage | RgbImage;
     windowGrid?: [number, number];
+    /** Edges of the grid's rows and columns as image fractions (`explain`'s `cellEdges`); default even. */
+    cellEdges?: { y: number[]; x: number[] };
     windowLabels?: string[];
     title?: string;
   } = {},
@@ -564,12 +579,22 @@ export function regionMapFigure(
         `regionMapFigure: windowLabels has ${opts.windowLabels.length} labels, expected ${rows}x${cols}`,
       );
     }
-    const cw = W / cols;
-    const ch = H / rows;
+    const fx = opts.cellEdges?.x ?? Array.from({ length: cols + 1 }, (_, c) => c / cols);
+    const fy = opts.cellEdges?.y ?? Array.from({ length: rows + 1 }, (_, r) => r / rows);
+    if (fx.length !== cols + 1 || fy.length !== rows + 1) {
+      throw new TypeError(
+        `regionMapFigure: cellEdges must have ${rows + 1} row and ${
+          cols + 1
+        } column edges, got ${fy.length} and ` +
+          `${fx.length}`,
+      );
+    }
+    const ex = fx.map((f) => f * W - 0.5);
+    const ey = fy.map((f) => f * H - 0.5);
     const xs: (number | null)[] = [];
     const ys: (number | null)[] = [];
-    for (let c = 0; c <= cols; c++) xs.push(c * cw - 0.5, c * cw - 0.5, null), ys.push(-0.5, H - 0.5, null);
-    for (let r = 0; r <= rows; r++) xs.push(-0.5, W - 0.5, null), ys.push(r * ch - 0.5, r * ch - 0.5, null);
+    for (const x of ex) xs.push(x, x, null), ys.push(-0.5, H - 0.5, null);
+    for (const y of ey) xs.push(-0.5, W - 0.5, null), ys.push(y, y, null);
     data.push({
       type: "scatter",
       mode: "lines",
@@ -582,8 +607,8 @@ export function regionMapFigure(
       data.push({
         type: "scatter",
         mode: "text",
-        x: opts.windowLabels.map((_, i) => (i % cols) * cw + cw / 2 - 0.5),
-        y: opts.windowLabels.map((_, i) => Math.floor(i / cols) * ch + ch / 2 - 0.5),
+        x: opts.windowLabels.map((_, i) => (ex[i % cols] + ex[(i % cols) + 1]) / 2),
+        y: opts.windowLabels.map((_, i) => (ey[Math.floor(i / cols)] + ey[Math.floor(i / cols) + 1]) / 2),
         text: [...opts.windowLabels],
         textfont: { size: rows * cols > 16 ? 8 : 13, color: "black" },
         hoverinfo: "skip",

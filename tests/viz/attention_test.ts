@@ -10,6 +10,7 @@ import {
   windowAttentionFromExplain,
   windowAttentionMatrixFigure,
 } from "../../lib/viz/attention.ts";
+import { labelWindows, REGION_NAMES } from "../../lib/data/regions.ts";
 
 await tf.setBackend("cpu");
 
@@ -33,8 +34,8 @@ Deno.test("windowAttentionFigure: received attention per head + mean, over the b
   assert.deepEqual(heats[0].z, [[0, 0], [0, 1]]);
   assert.deepEqual(heats[1].z, [[0.25, 0.25], [0.25, 0.25]]);
   assert.deepEqual(heats[2].z, [[0.125, 0.125], [0.125, 0.625]]);
-  // windows of 4x4 px: centres at 1.5 and 5.5
-  assert.deepEqual([heats[0].x0, heats[0].dx, heats[0].y0, heats[0].dy], [1.5, 4, 1.5, 4]);
+  // windows of 4x4 px: cell edges at pixel boundaries -0.5, 3.5, 7.5 (centres 1.5 and 5.5)
+  assert.deepEqual([heats[0].x, heats[0].y], [[-0.5, 3.5, 7.5], [-0.5, 3.5, 7.5]]);
   const text = fig.data.find((t) => t.mode === "text")!;
   assert.deepEqual(text.text, labels);
   assert.equal(fig.data.filter((t) => t.type === "image").length, 3);
@@ -125,4 +126,30 @@ Deno.test("regionMapFigure: discrete region colours, no-region pixels blank, win
     () => regionMapFigure({ width: 2, height: 2, names: ["a"], labels: [0] }),
     { name: "TypeError", message: /expected 2x2/ },
   );
+});
+
+Deno.test("padded windows: explain's cell edges place the short last window where the model has it", async () => {
+  await tf.setBackend("cpu");
+  // merba-test at 20×20: stage 0 maps 10×10 with 4-px windows → 3×3 windows, the last ones 2 px (+2 padding)
+  const m = createMerba("merba-test", { inputSize: [20, 20], seed: 1 });
+  const x = tf.randomNormal([1, 20, 20, 3], 0, 1, "float32", 3) as tf.Tensor4D;
+  const e = m.explain(x, { scanBlocks: "none" });
+  assert.deepEqual(e.attention[0].windowGrid, [3, 3]);
+  assert.deepEqual(e.attention[0].cellEdges, { y: [0, 0.4, 0.8, 1], x: [0, 0.4, 0.8, 1] });
+  const [a0] = await windowAttentionFromExplain(e, 0);
+  // the figure over a 20-px image: window column 2 spans input pixels 16..19 (edges 15.5 and 19.5), not 13.3..20
+  const fig = windowAttentionFigure(a0, { background: { width: 20, height: 20, data: new Uint8Array(400) } });
+  const hm = fig.data.find((t) => t.type === "heatmap") as { x: number[]; y: number[] };
+  assert.deepEqual(hm.x, [-0.5, 7.5, 15.5, 19.5]);
+  assert.deepEqual(hm.y, [-0.5, 7.5, 15.5, 19.5]);
+  // window labels count pixels by the same edges: a region mask on pixel columns 16..19 is window column 2
+  const labels = new Int8Array(400).fill(-1);
+  for (let y = 0; y < 20; y++) for (let xx = 16; xx < 20; xx++) labels[y * 20 + xx] = 0;
+  const regions = { width: 20, height: 20, names: REGION_NAMES, masks: {} as never, labels };
+  const even = labelWindows(regions, [3, 3]).cover.map((c) => c[REGION_NAMES[0]] ?? 0);
+  const real = labelWindows(regions, [3, 3], 0.15, a0.cellEdges).cover.map((c) => c[REGION_NAMES[0]] ?? 0);
+  assert.deepEqual(real, [0, 0, 1, 0, 0, 1, 0, 0, 1]);
+  assert.notDeepEqual(even, real);
+  tf.dispose([x, e.fine, e.coarse ?? [], ...e.attention.map((a) => a.heads)]);
+  m.dispose();
 });
