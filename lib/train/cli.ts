@@ -9,7 +9,7 @@
  * ```
  *
  * Exit codes: 0 ok, 2 bad arguments, 3 training diverged (NaN/Inf; the message names the fold and epoch),
- * 1 anything else.
+ * 4 `merge` pooled an incomplete run (without `--partial`), 1 anything else.
  *
  * @module
  */
@@ -38,7 +38,7 @@ export class UsageError extends Error {
 /** Usage text. */
 export const USAGE = `Usage:
   deno task train --dataset <synthetic|path.mflow> --out <dir> [options]
-  deno task merge <dir>... --out <dir>
+  deno task merge <dir>... --out <dir> [--partial]
 
 train options:
   --dataset NAME|PATH     "synthetic" (embedded) or a FlowDataset file (.mflow) from preprocessDataset
@@ -64,7 +64,8 @@ train options:
                           (default none)
   --seed N                base seed (default 0)
   --folds LIST            comma list of fold indices (0-based, subjects sorted) or subject keys
-  --shard I/N             run shard I of N (1-based; round-robin over folds)
+  --shard I/N             run shard I of N (1-based; round-robin over folds; a shard with no folds, when N
+                          exceeds the folds, exits 0 doing nothing)
   --out DIR               run directory (run.json, folds/, results.json, summary.md); resumes if present
   --restart               re-run folds already in --out
   --save-weights          keep each fold's final weights (folds/fold-NNN-weights/, read with loadMerba)
@@ -74,6 +75,10 @@ train options:
   --jobs N|auto           run N shards as parallel processes (one core each) into DIR/shard-i, then merge;
                           their fold lines come through prefixed [shard i/N], under one bar over all folds;
                           auto = one per CPU core; never more than the folds selected
+
+merge options:
+  --out DIR               where run.json, results.json and summary.md of the pooled run go (required)
+  --partial               accept an incomplete merge (exit 0); without it a missing fold exits 4
 `;
 
 function emaDecay(v: string): number {
@@ -263,6 +268,16 @@ export async function trainCommand(args: string[]): Promise<number> {
     saveWeights: values["save-weights"],
   };
   const chosen = selectFolds(losoSplits(ds.subjects), { folds, shard: values.shard });
+  if (chosen.length === 0 && values.shard) {
+    // more shards than folds (a job array larger than the subject count): nothing to do, and not an error, so a
+    // scheduler's "every task succeeded" still holds; no directory is made, so merge's shard-* skips it
+    console.error(
+      `merba train: shard ${values.shard} has no folds (${
+        losoSplits(ds.subjects).length
+      } folds): nothing to do`,
+    );
+    return 0;
+  }
   const stepsPerFold = (f: { train: number[] }) => Math.ceil(f.train.length / train.batchSize) * train.epochs;
   const total = chosen.reduce((s, f) => s + stepsPerFold(f), 0) * (values.eval === "innerVal" ? 2 : 1);
   console.error(
@@ -414,7 +429,11 @@ export async function mergeCommand(args: string[]): Promise<number> {
     args,
     strict: true,
     allowPositionals: true,
-    options: { out: { type: "string" }, help: { type: "boolean", short: "h" } },
+    options: {
+      out: { type: "string" },
+      partial: { type: "boolean", default: false },
+      help: { type: "boolean", short: "h" },
+    },
   });
   if (values.help) {
     console.log(USAGE);
@@ -430,10 +449,16 @@ export async function mergeCommand(args: string[]): Promise<number> {
   );
   if (!res.complete) {
     const missing = res.spec.dataset.subjects.map((_, i) => i).filter((i) => !res.foldsDone.includes(i));
-    console.error(`WARNING: incomplete: folds ${missing.join(",")} are missing`);
+    console.error(
+      `${values.partial ? "WARNING" : "error"}: incomplete: folds ${missing.join(",")} are missing` +
+        (values.partial
+          ? " (--partial: results written for the folds present)"
+          : " (results written for the " +
+            "folds present; exit 4 so a pipeline does not take them for the full run: --partial accepts them)"),
+    );
   }
   console.log(summaryMarkdown(res));
-  return 0;
+  return res.complete || values.partial ? 0 : 4;
 }
 
 /**

@@ -120,11 +120,15 @@ Deno.test("cli merge pools shard directories and flags missing folds", async () 
     dirs.push(d);
   }
   const out = await Deno.makeTempDir({ prefix: "merba-cli-out-" });
-  const r = await capture(() => main(["merge", ...dirs, "--out", out]));
-  assert.equal(r.code, 0);
+  // an incomplete merge writes the partial results but exits 4, so a pipeline does not take it for the run
+  let r = await capture(() => main(["merge", ...dirs, "--out", out]));
+  assert.equal(r.code, 4);
   assert.match(r.err, /merged 4\/6 folds from 2 dir/);
-  assert.match(r.err, /incomplete: folds 2,5 are missing/);
+  assert.match(r.err, /error: incomplete: folds 2,5 are missing/);
   assert.match(r.out, /PARTIAL/);
+  r = await capture(() => main(["merge", ...dirs, "--out", out, "--partial"]));
+  assert.equal(r.code, 0);
+  assert.match(r.err, /WARNING: incomplete: folds 2,5 are missing \(--partial/);
   const res = JSON.parse(await Deno.readTextFile(join(out, "results.json")));
   assert.deepEqual(res.foldsDone, [0, 1, 3, 4]);
   assert.equal(res.complete, false);
@@ -205,6 +209,11 @@ Deno.test("cli train on a dataset file: one process and --jobs 2 give the same p
   assert.equal((capped.err.match(/^\[shard [12]\/2\] fold [02] \(/gm) ?? []).length, 2, capped.err);
   const c = JSON.parse(await Deno.readTextFile(join(dir, "capped", "results.json")));
   assert.deepEqual(c.foldsDone, [0, 2]);
+  // a job array larger than the subject count: the empty shard succeeds doing nothing, and makes no directory
+  const empty = await capture(() => main(["train", ...args, "--shard", "6/6", "--out", join(dir, "empty")]));
+  assert.equal(empty.code, 0, empty.err);
+  assert.match(empty.err, /shard 6\/6 has no folds \(4 folds\): nothing to do/);
+  assert.equal(await Deno.stat(join(dir, "empty")).then(() => true, () => false), false);
   // --jobs auto: one process per core, capped the same way (one fold selected: no shards at all)
   const auto = await capture(() =>
     main(["train", ...args, "--folds", "1", "--jobs", "auto", "--out", join(dir, "auto")])
