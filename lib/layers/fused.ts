@@ -468,7 +468,8 @@ export function fusedRelu(x: tf.Tensor): tf.Tensor {
     ((xx: tf.Tensor) => {
       const xv = vals(xx);
       const y = new Float32Array(xv.length);
-      for (let i = 0; i < xv.length; i++) y[i] = xv[i] > 0 ? xv[i] : 0;
+      // NaN passes through as in tf.relu (a diverged input must stay visible downstream, not become 0)
+      for (let i = 0; i < xv.length; i++) y[i] = xv[i] > 0 || xv[i] !== xv[i] ? xv[i] : 0;
       const gradFunc = (dy: tf.Tensor) => {
         const g = vals(dy);
         const dx = new Float32Array(xv.length);

@@ -36,6 +36,63 @@ export interface MixerConfig {
   expand: number;
   dtBias: "mambavision" | "mamba";
   dtInit: "inverse-softplus" | "zero";
+  /** dt rank; `"auto"` = ⌈C/16⌉ (Mamba). Absent = auto. */
+  dtRank?: number | "auto";
+  /** Range and floor of the initial dt (Mamba: 1e-3, 1e-1, 1e-4). Absent = those. */
+  dtMin?: number;
+  dtMax?: number;
+  dtFloor?: number;
+}
+
+/** Fields a config may have, per level: anything else is a typo or a field of another level. */
+const CONFIG_FIELDS = {
+  top: [
+    "name",
+    "inputSize",
+    "inChannels",
+    "stem",
+    "stages",
+    "scanSet",
+    "scanScope",
+    "merge",
+    "shareScanParams",
+    "mixer",
+    "linearInit",
+    "mlpRatio",
+    "dropPath",
+    "attnMlpRatio",
+    "interWindow",
+    "classes",
+    "coarseHead",
+    "headCoupling",
+    "coarseLossWeight",
+    "inference",
+    "seed",
+  ],
+  mixer: ["dState", "dConv", "expand", "dtBias", "dtInit", "dtRank", "dtMin", "dtMax", "dtFloor"],
+  stem: ["channels", "strides"],
+  stage: ["dim", "depth", "windowSize", "heads", "interWindow", "scanSet"],
+} as const;
+
+function checkFields(where: string, obj: unknown, allowed: readonly string[]): void {
+  if (!obj || typeof obj !== "object" || Array.isArray(obj)) {
+    throw new RangeError(`config${where ? "." + where : ""} must be an object, got ${JSON.stringify(obj)}`);
+  }
+  for (const k of Object.keys(obj)) {
+    if (allowed.includes(k)) continue;
+    const near = allowed.find((a) => a.toLowerCase() === k.toLowerCase());
+    const dotted = k.includes(".")
+      ? `; nested fields are set as objects, e.g. ${k.split(".")[0]}={"${
+        k.split(".").slice(1).join(".")
+      }": ...}`
+      : "";
+    throw new RangeError(
+      `config${where ? "." + where : ""}: unknown field "${k}"${
+        near ? ` (did you mean "${near}"?)` : ""
+      }${dotted}` +
+        ` (fields: ${allowed.join(", ")})`,
+    );
+  }
 }
 
 /** The full model configuration. */
@@ -191,6 +248,12 @@ export function listModels(): { name: string; description: string }[] {
  */
 export function registerMerbaVariant(name: string, description: string, config: MerbaOverrides): void {
   if (VARIANTS[name]) throw new RangeError(`registerMerbaVariant: "${name}" is already registered`);
+  // validate now (on the defaults' classes), not at the first createMerba
+  try {
+    resolveMerbaConfig({ ...structuredClone(config) as MerbaOverrides });
+  } catch (e) {
+    throw new RangeError(`registerMerbaVariant("${name}"): ${(e as Error).message}`);
+  }
   VARIANTS[name] = { description, config: structuredClone(config) };
 }
 
@@ -198,6 +261,9 @@ function merge(base: MerbaConfig, o: MerbaOverrides): MerbaConfig {
   const out = structuredClone(base) as MerbaConfig;
   for (const [k, v] of Object.entries(o)) {
     if (v === undefined) continue;
+    if ((k === "mixer" || k === "stem") && (typeof v !== "object" || v === null || Array.isArray(v))) {
+      throw new RangeError(`config.${k} must be an object of ${k} fields, got ${JSON.stringify(v)}`);
+    }
     if (k === "mixer") out.mixer = { ...out.mixer, ...(v as Partial<MixerConfig>) };
     else if (k === "stem") out.stem = { ...out.stem, ...(v as Partial<MerbaConfig["stem"]>) };
     else (out as unknown as Record<string, unknown>)[k] = structuredClone(v);
@@ -236,6 +302,17 @@ export function resolveMerbaConfig(
  * @throws {RangeError}
  */
 export function validateMerbaConfig(c: MerbaConfig): void {
+  checkFields("", c, CONFIG_FIELDS.top);
+  checkFields("mixer", c.mixer, CONFIG_FIELDS.mixer);
+  checkFields("stem", c.stem, CONFIG_FIELDS.stem);
+  if (Array.isArray(c.stages)) {
+    c.stages.forEach((s, i) => checkFields(`stages[${i}]`, s, CONFIG_FIELDS.stage));
+  }
+  const finite = (field: string, v: unknown, ok: (x: number) => boolean, what: string) => {
+    if (typeof v !== "number" || !Number.isFinite(v) || !ok(v)) {
+      throw new RangeError(`config.${field} must be ${what}, got ${JSON.stringify(v)}`);
+    }
+  };
   const posInt = (field: string, v: unknown) => {
     if (typeof v !== "number" || !Number.isInteger(v) || v < 1) {
       throw new RangeError(`config.${field} must be a positive integer, got ${JSON.stringify(v)}`);
@@ -289,11 +366,15 @@ export function validateMerbaConfig(c: MerbaConfig): void {
   posInt("mixer.expand", c.mixer.expand);
   oneOf("mixer.dtBias", c.mixer.dtBias, ["mambavision", "mamba"]);
   oneOf("mixer.dtInit", c.mixer.dtInit, ["inverse-softplus", "zero"]);
-  if (!(c.mlpRatio > 0)) throw new RangeError(`config.mlpRatio must be > 0, got ${c.mlpRatio}`);
-  if (!(c.dropPath >= 0 && c.dropPath < 1)) {
-    throw new RangeError(`config.dropPath must be in [0, 1), got ${c.dropPath}`);
-  }
-  if (!(c.attnMlpRatio >= 0)) throw new RangeError(`config.attnMlpRatio must be >= 0, got ${c.attnMlpRatio}`);
+  if (c.mixer.dtRank !== undefined && c.mixer.dtRank !== "auto") posInt("mixer.dtRank", c.mixer.dtRank);
+  const dtMin = c.mixer.dtMin ?? 1e-3;
+  const dtMax = c.mixer.dtMax ?? 1e-1;
+  finite("mixer.dtMin", dtMin, (x) => x > 0, "a number > 0");
+  finite("mixer.dtMax", dtMax, (x) => x >= dtMin, `a number >= mixer.dtMin (${dtMin})`);
+  finite("mixer.dtFloor", c.mixer.dtFloor ?? 1e-4, (x) => x > 0, "a number > 0");
+  finite("mlpRatio", c.mlpRatio, (x) => x > 0, "a finite number > 0");
+  finite("dropPath", c.dropPath, (x) => x >= 0 && x < 1, "a number in [0, 1)");
+  finite("attnMlpRatio", c.attnMlpRatio, (x) => x >= 0, "a finite number >= 0");
   oneOf("interWindow", c.interWindow, ["windowToken", "full", "none"]);
   try {
     checkHierarchy(c.classes);
@@ -302,10 +383,26 @@ export function validateMerbaConfig(c: MerbaConfig): void {
   }
   oneOf("coarseHead", c.coarseHead, [true, false]);
   oneOf("headCoupling", c.headCoupling, ["independent", "conditioned"]);
-  if (!(c.coarseLossWeight >= 0)) {
-    throw new RangeError(`config.coarseLossWeight must be >= 0, got ${c.coarseLossWeight}`);
+  finite("coarseLossWeight", c.coarseLossWeight, (x) => x >= 0, "a finite number >= 0");
+  if (c.coarseHead) {
+    // a coarse head needs a real choice between coarse classes, and each coarse class needs a fine class
+    // (masked inference picks the best fine class inside the predicted coarse class)
+    if (c.classes.coarse.length < 2) {
+      throw new RangeError(
+        `config.classes.coarse has ${c.classes.coarse.length} class: a coarse head needs at least 2 ` +
+          "(or set coarseHead: false)",
+      );
+    }
+    c.classes.coarse.forEach((name, g) => {
+      if (!c.classes.fineToCoarse.includes(g)) {
+        throw new RangeError(`config.classes.coarse[${g}] ("${name}") has no fine class mapped to it`);
+      }
+    });
   }
   oneOf("inference", c.inference, ["argmax", "masked"]);
   oneOf("linearInit", c.linearInit, ["lecun", "truncNormal", "torch"]);
-  if (!Number.isInteger(c.seed)) throw new RangeError(`config.seed must be an integer, got ${c.seed}`);
+  if (!Number.isInteger(c.seed) || c.seed < 0 || c.seed >= 2 ** 32) {
+    // seeds are hashed as 32-bit words: outside this range two seeds would give the same weights
+    throw new RangeError(`config.seed must be an integer in [0, 2^32), got ${c.seed}`);
+  }
 }

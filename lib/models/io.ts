@@ -168,9 +168,41 @@ export async function loadMerba(dir: string): Promise<MerbaModel> {
       `not a merba model (format ${JSON.stringify(art.format)}, expected "merba")`,
     );
   }
-  const model = createMerba(topo.merbaConfig);
+  let model: MerbaModel;
   try {
-    const decoded = tf.io.decodeWeights(art.weightData!, art.weightSpecs ?? []);
+    model = createMerba(topo.merbaConfig);
+  } catch (e) {
+    throw new ModelFileError(file, `its merbaConfig is not a valid configuration: ${(e as Error).message}`);
+  }
+  try {
+    const specs = art.weightSpecs ?? [];
+    // the manifest must describe exactly the bytes of weights.bin: a truncated file or a wrong dtype/shape
+    // would otherwise fail inside tfjs without naming the file, and trailing bytes would pass silently
+    const bytesOf: Record<string, number> = { float32: 4, int32: 4, bool: 1 };
+    let need = 0;
+    const seen = new Set<string>();
+    for (const sp of specs) {
+      if (seen.has(sp.name)) {
+        throw new ModelFileError(file, `weight "${sp.name}" is listed twice in the manifest`);
+      }
+      seen.add(sp.name);
+      const per = bytesOf[sp.dtype];
+      if (per === undefined || (sp as { quantization?: unknown }).quantization !== undefined) {
+        throw new ModelFileError(file, `weight "${sp.name}" has dtype ${sp.dtype}; merba saves float32`);
+      }
+      if (!Array.isArray(sp.shape) || sp.shape.some((d) => !Number.isInteger(d) || d < 0)) {
+        throw new ModelFileError(file, `weight "${sp.name}" has a bad shape ${JSON.stringify(sp.shape)}`);
+      }
+      need += per * sp.shape.reduce((a, b) => a * b, 1);
+    }
+    const have = (art.weightData as ArrayBuffer | undefined)?.byteLength ?? 0;
+    if (have !== need) {
+      throw new ModelFileError(
+        join(dir, "weights.bin"),
+        `holds ${have} bytes but the manifest in model.json describes ${need} (truncated, or from another save)`,
+      );
+    }
+    const decoded = tf.io.decodeWeights(art.weightData!, specs);
     const named = model.namedWeights();
     const names = new Set(named.map((w) => w.name));
     const extra = Object.keys(decoded).filter((n) => !names.has(n));

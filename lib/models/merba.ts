@@ -15,7 +15,7 @@ import { DualGranularityHead, type HeadOutput } from "../layers/dual_granularity
 import { LgfiStage } from "../layers/lgfi_stage.ts";
 import { FlowStem } from "../layers/stem.ts";
 import { hashSeed, type MerbaLayer, type NamedWeight } from "../layers/base.ts";
-import { type MerbaConfig, type MerbaOverrides, resolveMerbaConfig } from "./config.ts";
+import { type MerbaConfig, type MerbaOverrides, resolveMerbaConfig, validateMerbaConfig } from "./config.ts";
 
 /** Inter-window attention maps of one stage. */
 export interface StageAttention {
@@ -93,6 +93,7 @@ export class MerbaModel {
   private dropCalls = 0;
 
   constructor(config: MerbaConfig) {
+    validateMerbaConfig(config);
     this.config = structuredClone(config);
     const c = this.config;
     const seed = (path: string) => hashSeed(c.seed, path);
@@ -112,6 +113,12 @@ export class MerbaModel {
     this.stageSizes = [];
     this.stages = c.stages.map((s, i) => {
       this.stageSizes.push([h, w]);
+      if (s.windowSize > Math.max(h, w)) {
+        throw new RangeError(
+          `config.stages[${i}].windowSize (${s.windowSize}) is larger than the stage's ${h}x${w} feature map: ` +
+            `its one window would be mostly padding (use at most ${Math.max(h, w)})`,
+        );
+      }
       const next = c.stages[i + 1];
       const st = new LgfiStage({
         height: h,
@@ -345,6 +352,13 @@ export class MerbaModel {
   /** Trainable variables (for `tf.variableGrads` / optimizers). */
   trainableWeights(): tf.Variable[] {
     return this.namedWeights().filter((w) => w.variable.trainable).map((w) =>
+      w.variable.read() as tf.Variable
+    );
+  }
+
+  /** Non-trainable variables updated by training-mode forward passes (BatchNorm moving statistics). */
+  stateVariables(): tf.Variable[] {
+    return this.namedWeights().filter((w) => !w.variable.trainable).map((w) =>
       w.variable.read() as tf.Variable
     );
   }

@@ -52,7 +52,7 @@ train options:
                           BENCHMARKS.md); excludes --epochs
   --batch-size N          (default 32)      --lr X (default 1e-2)     --weight-decay X (default 0.05)
   --warmup-epochs X       (default 1)       --grad-clip X (default 5; 0 = off)
-  --class-balanced        weight the loss by n/(K n_c)
+  --class-balanced        weight the loss by n/(K n_c) (K = classes present in the fold's training set)
   --label-smoothing E     smooth both cross-entropy targets: (1-E) onehot + E/K (default 0)
   --ema D                 evaluate and keep an exponential moving average of the weights, decay D in (0, 1)
                           (e.g. 0.998; default off)

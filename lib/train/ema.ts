@@ -2,7 +2,10 @@
  * Exponential moving average (EMA) of model weights, the "averaged model" of Polyak averaging:
  * `θ̄ ← d·θ̄ + (1 − d)·θ` after every optimizer step, with the warm-up `d = min(decay, (1 + t)/(10 + t))`
  * (t = number of updates so far; TensorFlow's `ExponentialMovingAverage` with `num_updates`), so early
- * averages are not dominated by the initialisation. Evaluation and the final model use `θ̄`.
+ * averages are not dominated by the initialisation. Evaluation and the final model use `θ̄`; checkpoints
+ * written during training hold the raw weights (to resume from). The cap `(1 + t)/(10 + t)` stays below
+ * `decay` for the first `(10·decay − 1)/(1 − decay)` updates (890 for 0.99): over a LOSO fold of a few
+ * hundred steps the decay value above that makes no difference.
  *
  * On the tfjs `cpu` backend the average is kept in host arrays and updated in one loop per variable; on other
  * backends it is a set of tf variables updated with three ops per variable. Both give the same numbers to
@@ -26,7 +29,10 @@ export class WeightEma {
 
   /**
    * @param vars the variables to average (their current values start the average).
-   * @param decay the decay `d` in (0, 1), e.g. 0.998 (a horizon of ≈ 1/(1 − d) = 500 steps).
+   * @param decay the decay `d` in (0, 1), e.g. 0.998. The warm-up caps it at `(1 + t)/(10 + t)` until
+   *   `t ≥ (10d − 1)/(1 − d)` updates (890 for 0.99, 4,490 for 0.998): in runs shorter than that every `d`
+   *   above the cap gives the same average, a horizon growing with the run (≈ t/10 + 1 steps), not
+   *   `1/(1 − d)`.
    * @param opts `hostLoop`: force (true) or forbid (false) the host-array path; default: on the cpu backend.
    * @throws {RangeError} when `decay` is not in (0, 1).
    */

@@ -23,7 +23,9 @@ export interface WarmupCosineOptions {
  *     step < W:  η = η_max · (step + 1) / W
  *     else:      p = (step − W) / max(1, T − W),  η = η_min + ½(η_max − η_min)(1 + cos(π·min(p, 1)))
  *
- * so the first update already uses a non-zero rate and the last one (step T − 1) is just above η_min.
+ * so the first update already uses a non-zero rate, and the cosine reaches η_min at step T, one past the last
+ * update: the last one (step T − 1) is just above η_min when T − W is large (the peak rate itself for
+ * T − W = 1, about half of it for T − W = 2).
  *
  * @throws {RangeError} on a negative or non-finite rate, `totalSteps < 1`, `warmupSteps > totalSteps`, or
  *   `minLr > baseLr`.

@@ -47,6 +47,11 @@ export interface TrainableModel {
   predictLevel(out: { fine: tf.Tensor2D; coarse: tf.Tensor2D | null }, level: "fine" | "coarse"): tf.Tensor1D;
   /** Parameter groups for weight decay. */
   weightGroups(): WeightGroups;
+  /**
+   * Non-trainable variables a training-mode forward pass updates (BatchNorm moving statistics). The trainer
+   * restores them when a step diverges, so a stopped run leaves the model as it was after the last good step.
+   */
+  stateVariables?(): tf.Variable[];
 }
 
 /** Training hyper-parameters. Defaults live in {@link DEFAULT_TRAIN}. */
@@ -67,7 +72,8 @@ export interface TrainOptions {
   gradClip?: number | null;
   /** Seed of shuffling and augmentation. @default 0 */
   seed?: number;
-  /** Weight classes by n / (K·n_c) over the training samples (scikit-learn's "balanced"). @default false */
+  /** Weight classes by n / (K·n_c) over the training samples, K = classes present there (scikit-learn's
+   * "balanced"). @default false */
   classBalanced?: boolean;
   /**
    * Label smoothing ε of both cross-entropy terms (target `(1 − ε)·onehot + ε/K`), in [0, 1). @default 0
@@ -239,8 +245,8 @@ export function gatherX(ds: FlowDataset, idx: readonly number[]): Float32Array {
 }
 
 /**
- * Class weights n / (K · n_c) over the given samples (classes without samples get weight 1; they never
- * contribute to the loss).
+ * Class weights n / (K · n_c) over the given samples, K = the number of classes present among them (classes
+ * without samples get weight 1; they never contribute to the loss).
  *
  * @param labels class index per sample.
  * @param k number of classes.
@@ -334,7 +340,7 @@ export async function predictIndices(
 }
 
 /** Validates the indices and options; throws named errors. */
-function validate(ds: FlowDataset, indices: readonly number[], o: TrainOptions) {
+function validate(ds: FlowDataset, indices: readonly number[], o: TrainOptions & { ema?: number | null }) {
   if (!(Number.isInteger(o.epochs) && o.epochs >= 1)) {
     throw new RangeError(`trainModel: epochs = ${o.epochs}, expected an integer >= 1`);
   }
@@ -343,6 +349,14 @@ function validate(ds: FlowDataset, indices: readonly number[], o: TrainOptions) 
   }
   if (!(o.labelSmoothing! >= 0 && o.labelSmoothing! < 1)) {
     throw new RangeError(`trainModel: labelSmoothing = ${o.labelSmoothing}, expected a value in [0, 1)`);
+  }
+  if (
+    o.gradClip != null && !(typeof o.gradClip === "number" && Number.isFinite(o.gradClip) && o.gradClip > 0)
+  ) {
+    throw new RangeError(`trainModel: gradClip = ${o.gradClip}, expected a number > 0 or null (no clipping)`);
+  }
+  if (o.ema != null && !(typeof o.ema === "number" && o.ema > 0 && o.ema < 1)) {
+    throw new RangeError(`trainModel: ema = ${o.ema}, expected a decay in (0, 1) or null (no averaging)`);
   }
   if (indices.length === 0) throw new RangeError("trainModel: no training indices");
   for (const i of indices) {
@@ -403,6 +417,7 @@ export async function trainModel(
   });
   const groups = model.weightGroups();
   const vars = [...groups.decay, ...groups.noDecay];
+  const stateVars = model.stateVariables?.() ?? [];
   const optimizer = new AdamW(groups, { learningRate: o.lr, weightDecay: o.weightDecay });
   const ema = o.ema != null ? new WeightEma(vars, o.ema) : null;
   const rng = mulberry32(o.seed);
@@ -432,6 +447,12 @@ export async function trainModel(
         const yb = tf.tensor1d(yArr, "int32");
         lr = schedule(globalStep);
         optimizer.learningRate = lr;
+        // the forward pass updates BatchNorm's moving statistics before the step is known to be finite
+        const stateBefore = stateVars.map((v) => tf.clone(v));
+        const restoreState = () => {
+          stateVars.forEach((v, i) => v.assign(stateBefore[i]));
+          tf.dispose(stateBefore);
+        };
         let pred: tf.Tensor | null = null;
         const { value, grads } = tf.variableGrads(() =>
           tf.tidy(() => {
@@ -447,6 +468,7 @@ export async function trainModel(
         const normNum = normV[0];
         if (webgpuErrorCount() > gpuMark) {
           const gpuErrors = webgpuErrorsSince(gpuMark);
+          restoreState();
           tf.dispose([xb, yb, value, norm, pred!, ...Object.values(grads)]);
           throw new WebGPUValidationError(
             `training stopped at epoch ${epoch}, step ${step + 1}/${stepsPerEpoch}: WebGPU reported ` +
@@ -457,6 +479,7 @@ export async function trainModel(
           );
         }
         if (!Number.isFinite(lossNum) || !Number.isFinite(normNum)) {
+          restoreState();
           tf.dispose([xb, yb, value, norm, pred!, ...Object.values(grads)]);
           const what = !Number.isFinite(lossNum) ? `loss = ${lossNum}` : `gradient norm = ${normNum}`;
           throw new TrainingDivergedError(
@@ -472,7 +495,7 @@ export async function trainModel(
         const gradScale = o.gradClip != null ? Math.min(1, o.gradClip / (normNum + 1e-6)) : 1;
         optimizer.step(grads, { gradScale });
         ema?.update();
-        tf.dispose([xb, yb, value, norm, pred!, ...Object.values(grads)]);
+        tf.dispose([xb, yb, value, norm, pred!, ...stateBefore, ...Object.values(grads)]);
         lossSum += lossNum * b;
         seen += b;
         for (let i = 0; i < b; i++) if (predV[i] === yArr[i]) correct++;

@@ -2,7 +2,7 @@ import * as tf from "@tensorflow/tfjs";
 import { deepStrictEqual, ok, throws } from "node:assert/strict";
 import { assertClose, gpu } from "../_util.ts";
 import { createMerba, type MerbaModel } from "../../lib/models/merba.ts";
-import { listModels, resolveMerbaConfig } from "../../lib/models/config.ts";
+import { listModels, registerMerbaVariant, resolveMerbaConfig } from "../../lib/models/config.ts";
 import { loadMerba, ModelFileError, saveMerba } from "../../lib/models/io.ts";
 import { dropPath, LocalExtractor } from "../../lib/layers/local_extractor.ts";
 
@@ -399,7 +399,10 @@ Deno.test("stochastic depth: per-window masks from the seed, timm's linear rates
   const [a5, a6, p5] = [await fine(m, true, 5), await fine(m, true, 6), await fine(plain, true, 5)];
   ok(a5.some((v, i) => v !== a6[i]), "a different seed draws different masks");
   ok(a5.some((v, i) => v !== p5[i]), "dropPath 0.3 changes the training forward");
-  throws(() => createMerba("merba-test", { dropPath: 1 }), /config.dropPath must be in \[0, 1\), got 1/);
+  throws(
+    () => createMerba("merba-test", { dropPath: 1 }),
+    /config.dropPath must be a number in \[0, 1\), got 1/,
+  );
   m.dispose();
   plain.dispose();
 });
@@ -434,4 +437,104 @@ Deno.test("explain: the over-orders scan map is weighted as a softmax merge weig
   ok(plainGap / scale > 1e-2, `the plain mean differs by only ${plainGap} (scale ${scale})`);
   tf.dispose(e as never);
   m.dispose();
+});
+
+Deno.test("config: unknown fields, bad numbers and impossible shapes are refused when the model is made", async () => {
+  await tf.setBackend("cpu");
+  const bad = (o: Record<string, unknown>, re: RegExp) =>
+    throws(() => createMerba("merba-test", o as never), re);
+  // typos and fields of another level name the field, suggest the spelling, and list the fields
+  bad({ scanset: "raster" }, /config: unknown field "scanset" \(did you mean "scanSet"\?\) \(fields: name, /);
+  bad({ mixer: { dstate: 4 } }, /config\.mixer: unknown field "dstate" \(did you mean "dState"\?\)/);
+  bad({ mixer: { linearInit: "torch" } }, /config\.mixer: unknown field "linearInit"/);
+  bad(
+    { "mixer.dState": 4 },
+    /unknown field "mixer\.dState".*nested fields are set as objects, e\.g\. mixer=\{"dState": \.\.\.\}/,
+  );
+  bad({ stem: { channel: [8] } }, /config\.stem: unknown field "channel" \(fields: channels, strides\)/);
+  bad(
+    {
+      stages: [{ dim: 8, depth: 1, windowSize: 4, heads: 2, head: 2 }, {
+        dim: 16,
+        depth: 1,
+        windowSize: 4,
+        heads: 2,
+      }],
+    },
+    /config\.stages\[0\]: unknown field "head"/,
+  );
+  bad({ mixer: 5 }, /config\.mixer must be an object of mixer fields, got 5/);
+  // numbers: finite, in range
+  bad({ mlpRatio: Infinity }, /config\.mlpRatio must be a finite number > 0, got null/);
+  bad({ coarseLossWeight: "1" }, /config\.coarseLossWeight must be a finite number >= 0, got "1"/);
+  bad({ mixer: { dtMin: -1 } }, /config\.mixer\.dtMin must be a number > 0, got -1/);
+  bad(
+    { mixer: { dtMin: 0.1, dtMax: 0.01 } },
+    /config\.mixer\.dtMax must be a number >= mixer\.dtMin \(0\.1\)/,
+  );
+  bad({ mixer: { dtRank: 0 } }, /config\.mixer\.dtRank must be a positive integer/);
+  bad({ seed: 2 ** 32 }, /config\.seed must be an integer in \[0, 2\^32\)/);
+  bad({ seed: -1 }, /config\.seed must be an integer in \[0, 2\^32\)/);
+  // class hierarchies a coarse head cannot use
+  bad(
+    { classes: { fine: ["a", "b"], coarse: ["all"], fineToCoarse: [0, 0] } },
+    /config\.classes\.coarse has 1 class: a coarse head needs at least 2 \(or set coarseHead: false\)/,
+  );
+  bad(
+    { classes: { fine: ["a", "b"], coarse: ["x", "y", "z"], fineToCoarse: [0, 1] } },
+    /config\.classes\.coarse\[2\] \("z"\) has no fine class mapped to it/,
+  );
+  // a window larger than its stage's map (merba-test: stage 1 maps 4x4)
+  bad(
+    {
+      stages: [{ dim: 8, depth: 1, windowSize: 4, heads: 2 }, { dim: 16, depth: 1, windowSize: 8, heads: 2 }],
+    },
+    /config\.stages\[1\]\.windowSize \(8\) is larger than the stage's 4x4 feature map/,
+  );
+  // declared mixer fields work
+  const m = createMerba("merba-test", { mixer: { dtRank: 2, dtMin: 1e-3, dtMax: 0.05 } });
+  m.dispose();
+  throws(
+    () => registerMerbaVariant("bad-variant-x", "typo", { mlpratio: 2 } as never),
+    /registerMerbaVariant\("bad-variant-x"\): config: unknown field "mlpratio"/,
+  );
+});
+
+Deno.test("loadMerba: a damaged weights file, manifest or config names the file", async () => {
+  await tf.setBackend("cpu");
+  const dir = await Deno.makeTempDir({ prefix: "merba-io-" });
+  try {
+    const m = createMerba("merba-test", { seed: 5 });
+    await saveMerba(m, dir);
+    m.dispose();
+    const bin = `${dir}/weights.bin`;
+    const json = `${dir}/model.json`;
+    const bytes = await Deno.readFile(bin);
+    const manifest = await Deno.readTextFile(json);
+    const rejects = async (re: RegExp) => {
+      let err: unknown;
+      try {
+        (await loadMerba(dir)).dispose();
+      } catch (e) {
+        err = e;
+      }
+      ok(err instanceof ModelFileError, `expected a ModelFileError, got ${err}`);
+      ok(re.test((err as Error).message), (err as Error).message);
+    };
+    await Deno.writeFile(bin, bytes.subarray(0, bytes.length - 8));
+    await rejects(/weights\.bin: holds \d+ bytes but the manifest in model\.json describes \d+ \(truncated/);
+    await Deno.writeFile(bin, new Uint8Array([...bytes, 0, 0, 0, 0]));
+    await rejects(/weights\.bin: holds \d+ bytes but the manifest/);
+    await Deno.writeFile(bin, bytes);
+    await Deno.writeTextFile(json, manifest.replace('"dtype": "float32"', '"dtype": "int8"'));
+    await rejects(/model\.json: weight ".*" has dtype int8; merba saves float32/);
+    await Deno.writeTextFile(json, manifest.replace('"mlpRatio": ', '"mlpratio": '));
+    await rejects(
+      /model\.json: its merbaConfig is not a valid configuration: config: unknown field "mlpratio"/,
+    );
+    await Deno.writeTextFile(json, manifest);
+    (await loadMerba(dir)).dispose();
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
 });

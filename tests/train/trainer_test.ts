@@ -12,6 +12,7 @@ import {
 } from "../../lib/train/trainer.ts";
 import { LinearModel, toyDataset } from "./_fixtures.ts";
 import { hflipFlow } from "../../lib/train/augment.ts";
+import { createMerba } from "../../lib/models/merba.ts";
 
 await tf.setBackend("cpu");
 
@@ -189,5 +190,54 @@ Deno.test("predictIndices tta hflip = argmax of the mean logits of each sample a
     /tta = "rot", expected "none" or "hflip"/,
   );
   tf.dispose(logits);
+  model.dispose();
+});
+
+Deno.test("a diverged step leaves the model as after the last good step (BatchNorm statistics restored)", async () => {
+  await tf.setBackend("cpu");
+  const ds0 = toyDataset({ subjects: 2, perSubject: 12, size: 16 });
+  const ds = { ...ds0, x: ds0.x.slice() };
+  const all = Array.from({ length: ds.n }, (_, i) => i);
+  const model = createMerba("merba-test", { classes: ds.classes, inputSize: [16, 16], seed: 1 });
+  const snap = async () => {
+    const out: number[] = [];
+    for (const w of model.namedWeights()) out.push(...await w.variable.read().data());
+    return out;
+  };
+  let lastGood: number[] = [];
+  let caught: unknown;
+  try {
+    await trainModel(model, ds, all, { epochs: 3, batchSize: 8, lr: 1e-2 }, {
+      onStep: async (s) => {
+        lastGood = await snap();
+        if (s.epoch === 2 && s.step === 0) ds.x.fill(NaN); // the next step's batch is all NaN
+      },
+    });
+  } catch (e) {
+    caught = e;
+  }
+  assert.ok(caught instanceof TrainingDivergedError, String(caught));
+  const now = await snap();
+  assert.ok(now.every(Number.isFinite), "no variable holds NaN");
+  assert.deepEqual(now, lastGood); // moving statistics included
+  assert.ok(model.stateVariables().length > 0);
+  model.dispose();
+});
+
+Deno.test("trainModel refuses gradClip 0 and a bad ema before it creates anything", async () => {
+  await tf.setBackend("cpu");
+  const ds = toyDataset();
+  const model = new LinearModel(D, 3, 1);
+  const before = tf.memory().numTensors;
+  const all = Array.from({ length: ds.n }, (_, i) => i);
+  await assert.rejects(
+    () => trainModel(model, ds, all, { epochs: 1, gradClip: 0 }),
+    /gradClip = 0, expected a number > 0 or null/,
+  );
+  await assert.rejects(
+    () => trainModel(model, ds, all, { epochs: 1, ema: 1.5 }),
+    /ema = 1\.5, expected a decay in \(0, 1\)/,
+  );
+  assert.equal(tf.memory().numTensors, before, "no tensor left behind");
   model.dispose();
 });
