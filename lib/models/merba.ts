@@ -243,6 +243,13 @@ export class MerbaModel {
   explain(x: tf.Tensor, opts: { scanBlocks?: ScanBlockSelection } = {}): ExplainResult {
     this.checkInput(x);
     const sel = opts.scanBlocks ?? "last";
+    if (!Array.isArray(sel) && !["all", "last", "none"].includes(sel as string)) {
+      throw new RangeError(
+        `explain: scanBlocks must be "all", "last", "none" or a list of {stage, block}, got ${
+          JSON.stringify(sel)
+        }`,
+      );
+    }
     const wanted = (si: number, bi: number, depth: number) =>
       sel === "all" || (sel === "last" && bi === depth - 1) ||
       (Array.isArray(sel) && sel.some((s) => s.stage === si && s.block === bi));

@@ -40,7 +40,16 @@ function take(dict: TorchStateDict, name: string, shape: number[]): Float32Array
   if (t.data.length !== n) {
     throw new TypeError(`loadTorchStateDict: "${name}" has ${t.data.length} values, expected ${n}`);
   }
-  return Float32Array.from(t.data);
+  const out = Float32Array.from(t.data as ArrayLike<number>);
+  const bad = out.findIndex((v) => !Number.isFinite(v));
+  if (bad >= 0) {
+    throw new TypeError(
+      `loadTorchStateDict: "${name}" value ${bad} is ${
+        String((t.data as ArrayLike<unknown>)[bad])
+      }, not a finite number`,
+    );
+  }
+  return out;
 }
 
 /** `(rows, cols)` row-major → `(cols, rows)` row-major. */
@@ -62,7 +71,8 @@ function convKernel(a: Float32Array, h: number, k: number): Float32Array {
  * {@link MambaVisionMixer}. With several scan orders and unshared parameters every order's set receives
  * the same tensors. Unknown keys are ignored; `prefix` selects a sub-dict (e.g. `"levels.2.blocks.0.mixer."`).
  *
- * @throws {RangeError} when a key is missing; {TypeError} when a shape differs.
+ * @throws {RangeError} when a key is missing; {TypeError} when a shape differs or a value is not a finite
+ *   number. Nothing is written unless every tensor checks out.
  *
  * @example
  * ```ts
@@ -89,15 +99,19 @@ export function loadTorchStateDict(layer: MambaVisionMixer, dict: TorchStateDict
     v.write(t);
     t.dispose();
   };
-  write(refs.inProj, transpose2d(take(dict, p("in_proj.weight"), [dInner, c]), dInner, c));
-  write(refs.convZ, convKernel(take(dict, p("conv1d_z.weight"), [h, 1, k]), h, k));
-  write(refs.outProj, transpose2d(take(dict, p("out_proj.weight"), [c, dInner]), c, dInner));
+  // read and check every tensor before writing any, so a missing or mis-shaped key leaves the layer unchanged
+  const inProj = transpose2d(take(dict, p("in_proj.weight"), [dInner, c]), dInner, c);
+  const convZ = convKernel(take(dict, p("conv1d_z.weight"), [h, 1, k]), h, k);
+  const outProj = transpose2d(take(dict, p("out_proj.weight"), [c, dInner]), c, dInner);
   const convX = convKernel(take(dict, p("conv1d_x.weight"), [h, 1, k]), h, k);
   const xProj = transpose2d(take(dict, p("x_proj.weight"), [r + 2 * n, h]), r + 2 * n, h);
   const dtW = transpose2d(take(dict, p("dt_proj.weight"), [h, r]), h, r);
   const dtB = take(dict, p("dt_proj.bias"), [h]);
   const aLog = take(dict, p("A_log"), [h, n]);
   const d = take(dict, p("D"), [h]);
+  write(refs.inProj, inProj);
+  write(refs.convZ, convZ);
+  write(refs.outProj, outProj);
   for (const g of refs.groups) {
     write(g.convX, convX);
     write(g.xProj, xProj);

@@ -1,5 +1,5 @@
 import * as tf from "@tensorflow/tfjs";
-import { deepStrictEqual as assertEquals, throws } from "node:assert/strict";
+import { deepStrictEqual, deepStrictEqual as assertEquals, ok, throws } from "node:assert/strict";
 import { assertClose, gpu } from "../_util.ts";
 import { type MambaVisionMixer, mambaVisionMixer } from "../../lib/layers/mamba_vision_mixer.ts";
 import { loadTorchStateDict, type TorchStateDict } from "../../lib/models/torch_import.ts";
@@ -164,4 +164,40 @@ Deno.test({
     }
     await tf.setBackend("cpu");
   },
+});
+
+Deno.test("loadTorchStateDict checks every tensor before writing any", async () => {
+  await tf.setBackend("cpu");
+  const m = mambaVisionMixer({ dModel: 16, dState: 8, dConv: 3, expand: 1 });
+  m.apply(tf.zeros([1, 4, 16]));
+  const ones = (shape: number[]) => ({
+    shape,
+    data: new Float32Array(shape.reduce((a, b) => a * b, 1)).fill(1),
+  });
+  const dict: TorchStateDict = {
+    "in_proj.weight": ones([16, 16]),
+    "conv1d_x.weight": ones([8, 1, 3]),
+    "conv1d_z.weight": ones([8, 1, 3]),
+    "x_proj.weight": ones([17, 8]),
+    "dt_proj.weight": ones([8, 1]),
+    "dt_proj.bias": ones([8]),
+    "A_log": ones([8, 8]),
+    "D": ones([8]),
+    "out_proj.weight": ones([16, 16]),
+  };
+  const snapshot = async () => {
+    const out: number[] = [];
+    for (const w of m.namedWeights("m")) out.push(...await w.variable.read().data());
+    return out;
+  };
+  const before = await snapshot();
+  const { D: _d, ...missingD } = dict;
+  throws(() => loadTorchStateDict(m, missingD), /missing "D"/);
+  deepStrictEqual(await snapshot(), before, "nothing written when a later key is missing");
+  const nan = { ...dict, "A_log": { shape: [8, 8], data: new Float32Array(64).fill(NaN) } };
+  throws(() => loadTorchStateDict(m, nan), /"A_log" value 0 is NaN, not a finite number/);
+  deepStrictEqual(await snapshot(), before);
+  loadTorchStateDict(m, dict);
+  ok((await snapshot()).some((v, i) => v !== before[i]));
+  m.dispose();
 });

@@ -263,6 +263,7 @@ Deno.test("explain: logits, inter-window maps of every stage, scan hidden-attent
   const colUp = raster[2][0];
   deepStrictEqual(colUp[12].filter((v) => v !== 0).length, 1);
   throws(() => m.explain(x, { scanBlocks: [{ stage: 0, block: 3 }] }), RangeError);
+  throws(() => m.explain(x, { scanBlocks: "bogus" as never }), /scanBlocks must be "all", "last", "none"/);
   // whole-mixer-per-order scope: one map per order as well
   const mm = createMerba("merba-test", { seed: 2, scanScope: "mixer", shareScanParams: false });
   const em = mm.explain(x, { scanBlocks: [{ stage: 1, block: 0 }] });
