@@ -398,6 +398,19 @@ export async function trainModel(
 ): Promise<TrainResult> {
   const o = { ...defaultTrainOptions(), ...opts };
   validate(ds, indices, o);
+  // a model built for another label hierarchy trains without error but on wrong coarse targets
+  const mc = (model as { config?: { classes?: { fine?: string[]; fineToCoarse?: number[] } } }).config
+    ?.classes;
+  if (
+    mc?.fine && (mc.fine.join("\u0000") !== ds.classes.fine.join("\u0000") ||
+      (mc.fineToCoarse ?? []).join(",") !== ds.classes.fineToCoarse.join(","))
+  ) {
+    throw new RangeError(
+      `trainModel: the model's classes (${mc.fine.join(", ")}) differ from the dataset's (${
+        ds.classes.fine.join(", ")
+      }) or map to other coarse classes: create the model with classes: ds.classes`,
+    );
+  }
   const augment = o.augment === false ? null : resolveAugment(o.augment);
   const t0 = performance.now();
   const k = ds.classes.fine.length;

@@ -128,7 +128,8 @@ export function scanOrderFigure(set: ScanSetSpec, opts: ScanOrderFigureOptions =
 /**
  * What one causal scan per direction lets a query token see: for every token of the window, how many of
  * the orders visit it at or before the query (`reach[s] = #{k : rank_k(s) ≤ rank_k(q)}`, raster order).
- * A token with reach 0 cannot influence the query's output in one layer.
+ * A token with reach 0 cannot influence the query's output through the scans of one layer (the mixer's short
+ * non-causal depthwise convolution before the scan still passes on the next token of each order).
  *
  * @throws {RangeError} when the query is outside the window.
  * @example

@@ -241,3 +241,14 @@ Deno.test("trainModel refuses gradClip 0 and a bad ema before it creates anythin
   assert.equal(tf.memory().numTensors, before, "no tensor left behind");
   model.dispose();
 });
+
+Deno.test("trainModel refuses a model built for another label hierarchy", async () => {
+  await tf.setBackend("cpu");
+  const ds16 = toyDataset({ subjects: 2, perSubject: 6, size: 16 });
+  const model = createMerba("merba-test", { seed: 1 }); // the default (CASME II) classes, not the toy set's
+  await assert.rejects(
+    () => trainModel(model, ds16, [0, 1, 2], { epochs: 1 }),
+    /the model's classes \(disgust, repression, happiness, surprise, others\) differ from the dataset's \(a, b, c\)/,
+  );
+  model.dispose();
+});
