@@ -118,10 +118,11 @@ export function resizeArea(
   const src = img.data;
   for (let r = 0; r < height; r++) {
     const y0 = r * sy;
-    const y1 = y0 + sy;
+    // clamped: r·sy + sy can round past the image edge, and a row beyond it would read undefined (NaN)
+    const y1 = Math.min(y0 + sy, img.height);
     for (let c = 0; c < width; c++) {
       const x0 = c * sx;
-      const x1 = x0 + sx;
+      const x1 = Math.min(x0 + sx, img.width);
       let acc = 0;
       let wsum = 0;
       for (let yy = Math.floor(y0); yy < Math.ceil(y1); yy++) {

@@ -2,8 +2,9 @@
  * Dense optical flow by the dual TV-L1 method (C. Zach, T. Pock & H. Bischof, "A Duality Based Approach for
  * Realtime TV-L1 Optical Flow", DAGM 2007, LNCS 4713, pp. 214–223), in plain TypeScript on the CPU.
  *
- * TV-L1 is the standard input of micro-expression recognisers (STSTNet, HTNet, MEAN all use OpenCV's
- * `DualTVL1OpticalFlow`), and opencv.js does not ship it. This implementation follows the numerical scheme
+ * TV-L1 is the standard input of micro-expression recognisers (STSTNet points to the IPOL implementation;
+ * MEAN and the HTNet-style scripts of forks use OpenCV's `DualTVL1OpticalFlow`; HTNet's own CAS(ME)^3 path uses
+ * Farneback), and opencv.js does not ship it. This implementation follows the numerical scheme
  * described by Sánchez Pérez, Meinhardt-Llopis & Facciolo, "TV-L1 Optical Flow Estimation", Image Processing
  * On Line 3 (2013), pp. 137–150 (https://doi.org/10.5201/ipol.2013.26), with the variations of OpenCV 4.6's
  * contrib `optflow::DualTVL1OpticalFlow` (median filtering of the flow between outer iterations, a

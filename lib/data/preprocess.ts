@@ -244,6 +244,15 @@ async function computeSample(
   }
   const flow = await o.method(onset, apex);
   const x = o.toInput(flow, o.size);
+  const bad = x.findIndex((v) => !Number.isFinite(v));
+  if (bad >= 0) {
+    throw new DatasetError(
+      `the network input of ${s.id} has a non-finite value (${
+        x[bad]
+      } at ${bad}): flow or input builder failed`,
+      { file: s.source.file, row: s.source.row, field: "onset/apex frames" },
+    );
+  }
   if (x.length !== o.size * o.size * 3) {
     throw new TypeError(
       `preprocessDataset: toInput returned ${x.length} values, expected size*size*3 = ${o.size * o.size * 3}`,

@@ -66,3 +66,14 @@ Deno.test("resize and crop", () => {
     "data length 3",
   );
 });
+
+Deno.test("resizeArea: no NaN where the last cell's end rounds past the edge; a constant image stays constant", () => {
+  // sizes found to round past the edge before the clamp (e.g. 31, 62, 117, 234 -> 28; 29 -> 14; 227 -> 112)
+  for (
+    const [src, dst] of [[31, 28], [62, 28], [117, 28], [234, 28], [29, 14], [227, 112], [80, 28], [160, 28]]
+  ) {
+    const img = { width: src, height: src, data: new Float32Array(src * src).fill(3) };
+    const out = resizeArea(img, dst, dst).data;
+    assertEquals(out.every((v) => Math.abs(v - 3) < 1e-5), true, `${src} -> ${dst}`);
+  }
+});
