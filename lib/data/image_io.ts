@@ -76,6 +76,14 @@ export function decodeImage(bytes: Uint8Array, name: string): RgbImage {
       const png = decodePngFile(bytes);
       const { width, height, channels } = png;
       const src = png.data;
+      if (png.depth < 8) {
+        // fast-png leaves 1/2/4-bit samples packed: reading them as bytes would give a garbage image
+        throw new DatasetError(
+          `${png.depth}-bit ${png.palette ? "palette" : "grayscale"} PNG is not supported (save it with 8 bits ` +
+            "per sample)",
+          { file: name },
+        );
+      }
       const scale = png.depth === 16 ? 1 / 257 : 1;
       const out = new Uint8Array(width * height * 3);
       if (png.palette) {

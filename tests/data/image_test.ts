@@ -77,3 +77,20 @@ Deno.test("resizeArea: no NaN where the last cell's end rounds past the edge; a 
     assertEquals(out.every((v) => Math.abs(v - 3) < 1e-5), true, `${src} -> ${dst}`);
   }
 });
+
+Deno.test("decodeImage refuses a low-bit PNG instead of decoding garbage", async () => {
+  const { encode } = await import("fast-png");
+  // 8x2 1-bit grayscale: one packed byte per row
+  const png = encode({
+    width: 8,
+    height: 2,
+    depth: 1,
+    channels: 1,
+    data: new Uint8Array([0b10101010, 0b01010101]),
+  });
+  assertThrows(
+    () => decodeImage(png, "mask.png"),
+    DatasetError,
+    "1-bit grayscale PNG is not supported",
+  );
+});
