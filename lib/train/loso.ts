@@ -131,6 +131,8 @@ export function codeCommit(): string {
   try {
     const dir = new URL("../..", import.meta.url);
     if (dir.protocol !== "file:") return commitCache;
+    // never prompt for a permission the caller did not grant (an interactive terminal would block on it)
+    if (Deno.permissions.querySync({ name: "run", command: "git" }).state !== "granted") return commitCache;
     const git = (...args: string[]) =>
       new Deno.Command("git", { args: ["-C", dir.pathname, ...args], stdout: "piped", stderr: "null" })
         .outputSync();
