@@ -79,7 +79,9 @@ export function decodeImage(bytes: Uint8Array, name: string): RgbImage {
       if (png.depth < 8) {
         // fast-png leaves 1/2/4-bit samples packed: reading them as bytes would give a garbage image
         throw new DatasetError(
-          `${png.depth}-bit ${png.palette ? "palette" : "grayscale"} PNG is not supported (save it with 8 bits ` +
+          `${png.depth}-bit ${
+            png.palette ? "palette" : "grayscale"
+          } PNG is not supported (save it with 8 bits ` +
             "per sample)",
           { file: name },
         );

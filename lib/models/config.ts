@@ -131,8 +131,8 @@ export interface MerbaConfig {
   mlpRatio: number;
   /**
    * Stochastic depth (training only): the drop rate of the last local block's residual branches; the rates rise
-   * linearly over all local blocks from 0 at the first, as in MambaVision (timm's `drop_path_rate`). In [0, 1).
-   * 0 = off.
+   * linearly over all local blocks from 0 at the first, as in MambaVision (timm's `drop_path_rate`), so a model
+   * with a single local block in total never drops. In [0, 1). 0 = off.
    */
   dropPath: number;
   /** Inter-window attention MLP ratio (0 = attention only). */
