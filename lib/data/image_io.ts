@@ -78,12 +78,12 @@ export function decodeImage(bytes: Uint8Array, name: string): RgbImage {
       const src = png.data;
       if (png.depth < 8) {
         // fast-png leaves 1/2/4-bit samples packed: reading them as bytes would give a garbage image
+        const kind = png.palette ? "palette" : "grayscale";
         throw new DatasetError(
-          `${png.depth}-bit ${
-            png.palette ? "palette" : "grayscale"
-          } PNG is not supported (save it with 8 bits ` +
-            "per sample)",
-          { file: name },
+          `${png.depth}-bit ${kind} PNG is not supported (save it with 8 bits per sample)`,
+          {
+            file: name,
+          },
         );
       }
       const scale = png.depth === 16 ? 1 / 257 : 1;
