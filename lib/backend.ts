@@ -164,7 +164,13 @@ export async function initBackend(
   if (name === "cpu") silenceTfjsNodeBanner();
   // failed webgpu kernels are reported as device events only: print them and let trainModel stop on them
   watchActiveWebGPUDevice();
-  const wantMatmul = options.wasmMatmul ?? Deno.env.get("MERBA_WASM_MATMUL") !== "0";
+  const envMatmul = Deno.env.get("MERBA_WASM_MATMUL");
+  if (envMatmul !== undefined && !["0", "1"].includes(envMatmul)) {
+    throw new RangeError(
+      `MERBA_WASM_MATMUL=${JSON.stringify(envMatmul)}: expected 0 (off) or 1 (on, the default)`,
+    );
+  }
+  const wantMatmul = options.wasmMatmul ?? envMatmul !== "0";
   if (name === "cpu" && wantMatmul) {
     // switches to the wasm backend and back; cpu stays active (checked below)
     await enableWasmMatmul();

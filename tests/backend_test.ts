@@ -64,6 +64,18 @@ Deno.test("initBackend: unknown names are rejected, naming where they came from"
     if (saved === undefined) Deno.env.delete("MERBA_BACKEND");
     else Deno.env.set("MERBA_BACKEND", saved);
   }
+  // MERBA_WASM_MATMUL takes 0 or 1 only (a "false" or "off" used to leave XNNPACK on silently)
+  const savedMm = Deno.env.get("MERBA_WASM_MATMUL");
+  Deno.env.set("MERBA_WASM_MATMUL", "off");
+  try {
+    await assert.rejects(
+      initBackend({ backend: "cpu", quiet: true }),
+      /MERBA_WASM_MATMUL="off": expected 0 \(off\) or 1/,
+    );
+  } finally {
+    if (savedMm === undefined) Deno.env.delete("MERBA_WASM_MATMUL");
+    else Deno.env.set("MERBA_WASM_MATMUL", savedMm);
+  }
 });
 
 Deno.test("initBackend cpu: no tfjs-node banner on the first tensor (a fresh process; control: plain setBackend)", async () => {

@@ -468,7 +468,8 @@ export function fusedRelu(x: tf.Tensor): tf.Tensor {
     ((xx: tf.Tensor) => {
       const xv = vals(xx);
       const y = new Float32Array(xv.length);
-      // NaN passes through as in tf.relu (a diverged input must stay visible downstream, not become 0)
+      // NaN passes through, as tfjs-backend-cpu's relu does (a diverged input must stay visible downstream;
+      // tfjs-backend-webgpu's relu maps NaN to 0, so there a NaN input is caught by the gradient norm instead)
       for (let i = 0; i < xv.length; i++) y[i] = xv[i] > 0 || xv[i] !== xv[i] ? xv[i] : 0;
       const gradFunc = (dy: tf.Tensor) => {
         const g = vals(dy);
