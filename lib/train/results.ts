@@ -209,17 +209,33 @@ export function foldPath(dir: string, fold: number): string {
   return join(dir, "folds", `fold-${String(fold).padStart(3, "0")}.json`);
 }
 
-async function readJson<T>(path: string): Promise<T> {
+/**
+ * Reads and parses a JSON file of a run directory: null when it does not exist; a {@link RunDirError} naming
+ * the file when it cannot be read or parsed (`what` names the file's role, `remedy` says what to do).
+ */
+async function readRunFile<T>(path: string, what: string, remedy: string): Promise<T | null> {
+  let text: string;
   try {
-    return JSON.parse(await Deno.readTextFile(path)) as T;
+    text = await Deno.readTextFile(path);
   } catch (e) {
-    if (e instanceof Deno.errors.NotFound) {
-      throw new RunDirError(
-        `${path}: not found (is this a merba run directory, made by \`deno task train --out\`?)`,
-      );
-    }
-    throw new RunDirError(`${path}: ${(e as Error).message}`);
+    if (e instanceof Deno.errors.NotFound) return null;
+    throw new RunDirError(`${path}: cannot read (${(e as Error).message})`);
   }
+  try {
+    return JSON.parse(text) as T;
+  } catch (e) {
+    throw new RunDirError(`${path}: unreadable ${what} (${(e as Error).message}); ${remedy}`);
+  }
+}
+
+async function readJson<T>(path: string): Promise<T> {
+  const v = await readRunFile<T>(path, "file", "delete it or use another directory");
+  if (v === null) {
+    throw new RunDirError(
+      `${path}: not found (is this a merba run directory, made by \`deno task train --out\`?)`,
+    );
+  }
+  return v;
 }
 
 /**
@@ -232,26 +248,14 @@ async function readJson<T>(path: string): Promise<T> {
 export async function ensureRunSpec(dir: string, spec: RunSpec): Promise<void> {
   await Deno.mkdir(join(dir, "folds"), { recursive: true });
   const p = join(dir, "run.json");
-  let text: string;
-  try {
-    text = await Deno.readTextFile(p);
-  } catch (e) {
-    if (!(e instanceof Deno.errors.NotFound)) {
-      throw new RunDirError(`${p}: cannot read (${(e as Error).message})`);
-    }
+  const old = await readRunFile<RunSpec>(
+    p,
+    "run specification",
+    "use another --out directory, or delete this one to start over",
+  );
+  if (old === null) {
     await writeTextAtomic(p, JSON.stringify(spec, null, 1));
     return;
-  }
-  let old: RunSpec;
-  try {
-    old = JSON.parse(text) as RunSpec;
-  } catch (e) {
-    throw new RunDirError(
-      `${p}: unreadable run specification (${
-        (e as Error).message
-      }); use another --out directory, or delete ` +
-        "this one to start over",
-    );
   }
   if (old?.key !== spec.key) {
     throw new RunDirError(
@@ -315,23 +319,12 @@ export function checkFoldRecord(rec: FoldRecord, path: string, fold: number, spe
  */
 export async function readFold(dir: string, fold: number, spec?: RunSpec): Promise<FoldRecord | null> {
   const p = foldPath(dir, fold);
-  let text: string;
-  try {
-    text = await Deno.readTextFile(p);
-  } catch (e) {
-    if (e instanceof Deno.errors.NotFound) return null;
-    throw new RunDirError(`${p}: cannot read (${(e as Error).message})`);
-  }
-  let rec: FoldRecord;
-  try {
-    rec = JSON.parse(text) as FoldRecord;
-  } catch (e) {
-    throw new RunDirError(
-      `${p}: unreadable fold record (${
-        (e as Error).message
-      }); delete it to run that fold again (or use --restart)`,
-    );
-  }
+  const rec = await readRunFile<FoldRecord>(
+    p,
+    "fold record",
+    "delete it to run that fold again (or use --restart)",
+  );
+  if (rec === null) return null;
   checkFoldRecord(rec, p, fold, spec);
   return rec;
 }
