@@ -45,7 +45,8 @@ train options:
   --protocol NAME         synthetic: synthetic-5class (default) | synthetic-3class; files: must match the file
   --config NAME           model variant (default merba-tiny)
   --set KEY=JSON          config override, repeatable: --set scanSet='"raster"' --set coarseHead=false
-  --epochs N              fixed epoch count (default 60)
+  --epochs N              fixed epoch count (default 60, the small sets' recipe; 30 for the MEGC2019
+                          composite's 442 samples: README, Known limits)
   --steps N               a budget of N optimizer steps per fold instead: epochs = round(N / batches per
                           epoch at the mean training-set size), fixed before any fold runs (360 = 60 epochs on
                           the synthetic set, 26 on a MEGC2019-sized composite — too few there, see
