@@ -106,13 +106,7 @@ rm -rf "$OUT/typecheck"
   "$DENO" check "$OUT"/typecheck/*.ts || fail=1
 
 # --- 6. browser test ------------------------------------------------------------------------------
-if ! command -v chromium >/dev/null 2>&1 && [ -z "${MERBA_CHROMIUM:-}" ]; then
-  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
-    step "installing Debian chromium for the browser test ..."
-    apt-get install -y -q -o DPkg::Lock::Timeout=600 chromium >/dev/null 2>&1 ||
-      { apt-get update -q >/dev/null 2>&1 && apt-get install -y -q -o DPkg::Lock::Timeout=600 chromium >/dev/null 2>&1; }
-  fi
-fi
+bash "$ROOT/scripts/ensure_chromium.sh"
 step "browser test: HTML exports"
 if [ ${#HTML[@]} -gt 0 ]; then "$DENO" run -A scripts/browser_test.ts "${HTML[@]}" || fail=1; else fail=1; fi
 
